@@ -1,0 +1,110 @@
+#include "stocktake/agent/refresh.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace stocktake {
+namespace asio = boost::asio;
+
+source_result failed_result(std::string_view source, std::string_view code, std::string message) {
+    source_result r;
+    r.source = std::string(source);
+    r.outcome = source_outcome::failed;
+    r.error = source_error{std::string(source), std::string(code), std::move(message)};
+    return r;
+}
+
+namespace {
+
+std::string seconds_text(std::chrono::milliseconds d) {
+    if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
+    return std::to_string(d.count()) + " ms";
+}
+
+asio::awaitable<source_result> run_one(source_slot slot) {
+    using namespace asio::experimental::awaitable_operators;
+    const auto start = std::chrono::steady_clock::now();
+    const std::string name(slot.src->name());
+    asio::steady_timer timer(co_await asio::this_coro::executor, slot.timeout);
+    source_result r;
+    try {
+        auto v = co_await (slot.src->collect() || timer.async_wait(asio::use_awaitable));
+        if (v.index() == 0) {
+            r = std::move(std::get<0>(v));
+        } else {
+            r = failed_result(name, "timeout",
+                              "the " + name + " source did not finish within " + seconds_text(slot.timeout) +
+                                  "; it was stopped so the other sources could be reported");
+        }
+    } catch (const boost::system::system_error& e) {
+        if (e.code() == asio::error::operation_aborted) throw;
+        r = failed_result(name, "internal_error", "the " + name + " source failed unexpectedly: " + std::string(e.what()));
+    } catch (const std::exception& e) {
+        r = failed_result(name, "internal_error", "the " + name + " source failed unexpectedly: " + std::string(e.what()));
+    }
+    if (r.source.empty()) r.source = name;
+    r.elapsed = std::chrono::steady_clock::now() - start;
+    co_return r;
+}
+
+}  // namespace
+
+refresh_result merge_results(std::vector<source_result> results) {
+    refresh_result out;
+    for (auto& r : results) {
+        source_report rep;
+        rep.source = r.source;
+        rep.elapsed = r.elapsed;
+        rep.detail = r.detail;
+        rep.items = r.software.size() + r.containers.size();
+        rep.warnings = std::move(r.warnings);
+        switch (r.outcome) {
+            case source_outcome::ok: rep.outcome = "ok"; break;
+            case source_outcome::absent: rep.outcome = "absent"; break;
+            case source_outcome::failed:
+                rep.outcome = r.error && r.error->code == "timeout" ? "timeout" : "failed";
+                break;
+        }
+        if (r.outcome == source_outcome::failed) {
+            source_error e = r.error.value_or(source_error{r.source, "failed", "the " + r.source + " source failed"});
+            rep.error = e;
+            out.inv.errors.push_back(std::move(e));
+        } else {
+            std::move(r.software.begin(), r.software.end(), std::back_inserter(out.inv.software));
+            std::move(r.containers.begin(), r.containers.end(), std::back_inserter(out.inv.containers));
+        }
+        out.reports.push_back(std::move(rep));
+    }
+    out.inv.refreshed = std::chrono::system_clock::now();
+    sort_inventory(out.inv);
+    return out;
+}
+
+asio::awaitable<refresh_result> refresh_sources(std::vector<source_slot> slots) {
+    auto ex = co_await asio::this_coro::executor;
+    using op_t = decltype(asio::co_spawn(ex, run_one(source_slot{}), asio::deferred));
+    std::vector<op_t> ops;
+    ops.reserve(slots.size());
+    for (const auto& s : slots) ops.push_back(asio::co_spawn(ex, run_one(s), asio::deferred));
+
+    std::vector<source_result> results(slots.size());
+    if (!ops.empty()) {
+        auto [order, exceptions, values] = co_await asio::experimental::make_parallel_group(std::move(ops))
+                                               .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+        for (std::size_t i = 0; i < exceptions.size(); ++i) {
+            if (exceptions[i]) std::rethrow_exception(exceptions[i]);  // only cancellation gets here
+        }
+        results = std::move(values);
+    }
+    auto cs = co_await asio::this_coro::cancellation_state;
+    if (cs.cancelled() != asio::cancellation_type::none)
+        throw boost::system::system_error(asio::error::operation_aborted);
+    co_return merge_results(std::move(results));
+}
+
+}  // namespace stocktake

@@ -1,0 +1,380 @@
+#include "stocktake/collect/docker_source.hpp"
+
+#include "stocktake/parse/docker_json.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/basic_stream.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/url/parse.hpp>
+
+#include <cerrno>
+#include <cstdlib>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <unordered_set>
+
+namespace stocktake {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using boost::system::error_code;
+
+namespace {
+
+constexpr std::string_view user_agent = "stocktake/0.1";
+
+// A source failure raised inside the collector and turned into its result.
+struct docker_failure {
+    failure f;
+};
+struct docker_absent {};
+
+struct http_reply {
+    unsigned status = 0;
+    std::string reason;
+    std::string body;
+    std::string api_version;  // the API-Version header, if any
+};
+
+std::string describe_user() {
+    const uid_t uid = ::geteuid();
+    std::string name = std::to_string(uid);
+    if (const passwd* pw = ::getpwuid(uid)) name = pw->pw_name;
+    return "'" + name + "' (uid " + std::to_string(uid) + ")";
+}
+
+std::string permission_message(const docker_endpoint& ep) {
+    std::string msg = "permission denied connecting to the Docker engine at " + ep.url;
+    std::string grp;
+    struct stat st {};
+    if (::stat(ep.path.c_str(), &st) == 0) {
+        std::string owner = std::to_string(st.st_uid);
+        if (const passwd* pw = ::getpwuid(st.st_uid)) owner = pw->pw_name;
+        grp = std::to_string(st.st_gid);
+        if (const struct group* gr = ::getgrgid(st.st_gid)) grp = gr->gr_name;
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+        msg += " (socket owned by " + owner + ":" + grp + ", mode " + mode + ")";
+    }
+    msg += " as user " + describe_user() + ". Grant access by adding the agent's user to the socket's group";
+    if (!grp.empty()) {
+        msg += " ('usermod -aG " + grp + " <user>', or SupplementaryGroups=" + grp + " in the systemd unit)";
+    }
+    msg += " and restart the agent, or run it as root";
+    return msg;
+}
+
+failure map_connect_error(const docker_endpoint& ep, const error_code& ec) {
+    if (ec == beast::error::timeout)
+        return {errc::timeout, "connecting to the Docker engine at " + ep.url + " timed out"};
+    if (ec == asio::error::access_denied || ec == asio::error::no_permission)
+        return {errc::permission_denied, permission_message(ep)};
+    if (ec == asio::error::connection_refused)
+        return {errc::connect_failed, "the Docker engine at " + ep.url +
+                                          " refuses connections (" + ec.message() + "): is the engine running?"};
+    return {errc::connect_failed, "cannot connect to the Docker engine at " + ep.url + ": " + ec.message()};
+}
+
+failure map_io_error(const docker_endpoint& ep, std::string_view what, std::string_view target, const error_code& ec,
+                     std::chrono::milliseconds timeout) {
+    const std::string where = "the Docker engine at " + ep.url;
+    const std::string req = "GET " + std::string(target);
+    if (ec == beast::error::timeout)
+        return {errc::timeout, where + " did not " + std::string(what) + " " + req + " within " +
+                                   std::to_string(timeout.count()) + " ms"};
+    if (ec == http::error::partial_message || ec == http::error::end_of_stream || ec == asio::error::eof ||
+        ec == asio::error::connection_reset || ec == asio::error::broken_pipe)
+        return {errc::connection_lost, where + " closed the connection before finishing its answer to " + req};
+    if (ec == http::error::body_limit || ec == http::error::header_limit || ec == http::error::buffer_overflow)
+        return {errc::invalid_response, where + " sent an answer to " + req + " larger than the limit (" + ec.message() + ")"};
+    if (ec.category() == make_error_code(http::error::partial_message).category())
+        return {errc::invalid_response, where + " answered " + req + " with something that is not HTTP (" + ec.message() + ")"};
+    return {errc::connection_lost, where + ": " + std::string(what) + " " + req + " failed: " + ec.message()};
+}
+
+void throw_if_cancelled(const error_code& ec) {
+    if (ec == asio::error::operation_aborted) throw boost::system::system_error(ec);
+}
+
+template <class Stream>
+asio::awaitable<http_reply> exchange_on(Stream& stream, const docker_endpoint& ep, const std::string& host_header,
+                                        const std::string& target, const docker_options& o) {
+    http::request<http::empty_body> req{http::verb::get, target, 11};
+    req.set(http::field::host, host_header);
+    req.set(http::field::user_agent, user_agent);
+    req.set(http::field::accept, "application/json");
+    req.set(http::field::connection, "close");
+
+    stream.expires_after(o.step_timeout);
+    auto [wec, wn] = co_await http::async_write(stream, req, asio::as_tuple(asio::use_awaitable));
+    throw_if_cancelled(wec);
+    if (wec) throw docker_failure{map_io_error(ep, "accept", target, wec, o.step_timeout)};
+
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(o.max_body);
+    stream.expires_after(o.step_timeout);
+    auto [rec, rn] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    throw_if_cancelled(rec);
+    if (rec) throw docker_failure{map_io_error(ep, "answer", target, rec, o.step_timeout)};
+    auto& res = parser.get();
+    http_reply out;
+    out.status = res.result_int();
+    out.reason = std::string(res.reason());
+    out.body = std::move(res.body());
+    if (auto it = res.find("API-Version"); it != res.end()) out.api_version = std::string(it->value());
+    error_code ignored;
+    stream.socket().shutdown(asio::socket_base::shutdown_both, ignored);
+    co_return out;
+}
+
+asio::awaitable<http_reply> exchange(const docker_endpoint& ep, const std::string& target, const docker_options& o) {
+    auto ex = co_await asio::this_coro::executor;
+    if (ep.type == docker_endpoint::kind::unix_socket) {
+        beast::basic_stream<asio::local::stream_protocol> stream(ex);
+        stream.expires_after(o.step_timeout);
+        auto [ec] = co_await stream.async_connect(asio::local::stream_protocol::endpoint(ep.path),
+                                                  asio::as_tuple(asio::use_awaitable));
+        throw_if_cancelled(ec);
+        if (ec == boost::system::errc::no_such_file_or_directory || ec == boost::system::errc::not_a_directory)
+            throw docker_absent{};  // no socket: no engine here
+        if (ec) throw docker_failure{map_connect_error(ep, ec)};
+        co_return co_await exchange_on(stream, ep, "docker", target, o);
+    }
+    if (ep.type == docker_endpoint::kind::tcp) {
+        using namespace asio::experimental::awaitable_operators;
+        asio::ip::tcp::resolver resolver(ex);
+        asio::steady_timer timer(ex, o.step_timeout);
+        auto r = co_await (resolver.async_resolve(ep.host, ep.port, asio::as_tuple(asio::use_awaitable)) ||
+                           timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+        if (r.index() == 1) throw docker_failure{{errc::timeout, "resolving " + ep.host + " for " + ep.url + " timed out"}};
+        auto [rec, results] = std::get<0>(r);
+        throw_if_cancelled(rec);
+        if (rec) throw docker_failure{{errc::connect_failed, "cannot resolve " + ep.host + " for " + ep.url + ": " + rec.message()}};
+        beast::basic_stream<asio::ip::tcp> stream(ex);
+        stream.expires_after(o.step_timeout);
+        auto [ec, endpoint] = co_await stream.async_connect(results, asio::as_tuple(asio::use_awaitable));
+        throw_if_cancelled(ec);
+        if (ec) throw docker_failure{map_connect_error(ep, ec)};
+        co_return co_await exchange_on(stream, ep, ep.host + ":" + ep.port, target, o);
+    }
+    throw docker_failure{{errc::unsupported, "named pipes (" + ep.url + ") exist only on Windows"}};
+}
+
+std::string url_encode(std::string_view s) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : s) {
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+            c == '.' || c == '~') {
+            out.push_back(static_cast<char>(c));
+        } else {
+            out.push_back('%');
+            out.push_back(hex[c >> 4]);
+            out.push_back(hex[c & 15]);
+        }
+    }
+    return out;
+}
+
+class docker_source final : public source {
+public:
+    explicit docker_source(docker_options o) : opts_(std::move(o)) {}
+    std::string_view name() const noexcept override { return "docker"; }
+
+    asio::awaitable<source_result> collect() override {
+        source_result res;
+        res.source = "docker";
+        const auto start = std::chrono::steady_clock::now();
+        try {
+            docker_endpoint ep;
+            if (!choose_endpoint(ep)) {
+                res.outcome = source_outcome::absent;
+            } else {
+                res.detail = ep.url;
+                co_await list(ep, res);
+            }
+        } catch (const docker_absent&) {
+            res.outcome = source_outcome::absent;
+            res.containers.clear();
+        } catch (const docker_failure& f) {
+            res.outcome = source_outcome::failed;
+            res.error = source_error{"docker", std::string(code_word(f.f.code)), f.f.message};
+            res.containers.clear();
+        }
+        res.elapsed = std::chrono::steady_clock::now() - start;
+        co_return res;
+    }
+
+private:
+    bool choose_endpoint(docker_endpoint& ep) const {
+        failure err;
+        const std::optional<std::string>& chosen = opts_.env_host ? opts_.env_host : opts_.docker_host;
+        if (chosen) {
+            if (!parse_docker_host(*chosen, ep, err)) throw docker_failure{err};
+            return true;
+        }
+        for (const auto& p : opts_.default_sockets) {
+            struct stat st {};
+            if (::stat(p.c_str(), &st) == 0 || errno == EACCES) {
+                ep.type = docker_endpoint::kind::unix_socket;
+                ep.path = p;
+                ep.url = "unix://" + p;
+                return true;
+            }
+        }
+        return false;
+    }
+
+    asio::awaitable<std::optional<docker::api_version>> negotiate(const docker_endpoint& ep) const {
+        auto ping = co_await exchange(ep, "/_ping", opts_);
+        if (ping.status == 200) {
+            if (auto v = docker::parse_api_version(ping.api_version)) co_return std::min(*v, docker::client_api_version);
+        }
+        // Old engines' /_ping carries no API-Version header: /version says it.
+        auto ver = co_await exchange(ep, "/version", opts_);
+        if (ver.status == 200) {
+            if (auto v = docker::version_from_version_body(ver.body)) co_return std::min(*v, docker::client_api_version);
+        }
+        co_return std::nullopt;  // unversioned requests: the engine's own default
+    }
+
+    asio::awaitable<void> list(const docker_endpoint& ep, source_result& res) const {
+        auto version = co_await negotiate(ep);
+        res.detail = ep.url + (version ? " (API " + version->str() + ")" : " (API unversioned)");
+        const std::size_t limit = std::max<std::size_t>(opts_.page_size, 1);
+        bool version_retry = false;
+        for (int attempt = 0;; ++attempt) {
+            std::unordered_set<std::string> seen;
+            std::vector<container_item> items;
+            std::string before;
+            bool restart = false;
+            for (;;) {
+                std::string target = (version ? "/v" + version->str() : std::string()) + "/containers/json?";
+                if (opts_.all) target += "all=1&";
+                target += "limit=" + std::to_string(limit);
+                if (!before.empty()) {
+                    // API 1.24 moved `before` from a query parameter into filters.
+                    if (version && *version < docker::api_version{1, 24})
+                        target += "&before=" + url_encode(before);
+                    else
+                        target += "&filters=" + url_encode("{\"before\":[\"" + before + "\"]}");
+                }
+                auto reply = co_await exchange(ep, target, opts_);
+                if (reply.status >= 400) {
+                    const std::string msg = docker::error_message(reply.body);
+                    if (reply.status == 400 && !version_retry) {
+                        if (auto v = docker::version_from_error(msg)) {
+                            version = std::min(*v, docker::client_api_version);
+                            res.detail = ep.url + " (API " + version->str() + ")";
+                            version_retry = true;
+                            restart = true;
+                            break;
+                        }
+                    }
+                    if (!before.empty() && attempt < 3 &&
+                        (reply.status == 404 || msg.find("No such container") != std::string::npos)) {
+                        restart = true;  // the page anchor was removed meanwhile: list again
+                        break;
+                    }
+                    throw docker_failure{{errc::engine_error, "the Docker engine at " + ep.url + " answered " +
+                                                                  std::to_string(reply.status) + " " + reply.reason +
+                                                                  " to GET " + target + ": " + msg}};
+                }
+                std::string why;
+                auto page = docker::parse_containers(reply.body, why);
+                if (!page)
+                    throw docker_failure{{errc::invalid_response,
+                                          "the Docker engine at " + ep.url + " answered GET " + target + " with " +
+                                              why + ": " + docker::error_message(reply.body.substr(0, 120))}};
+                for (auto& p : page->problems) res.warnings.push_back("GET " + target + ": " + p);
+                const std::size_t raw = page->containers.size() + page->problems.size();
+                std::size_t fresh = 0;
+                std::string last;
+                for (auto& c : page->containers) {
+                    last = c.container_id;
+                    if (seen.insert(c.container_id).second) {
+                        items.push_back(std::move(c));
+                        ++fresh;
+                    }
+                }
+                // Stop at a short page, at a page with nothing new (an engine
+                // that ignores `before`) and at an engine that ignores `limit`.
+                if (raw < limit || raw > limit || fresh == 0 || last.empty()) break;
+                before = last;
+            }
+            if (!restart) {
+                res.containers = std::move(items);
+                co_return;
+            }
+        }
+    }
+
+    docker_options opts_;
+};
+
+}  // namespace
+
+bool parse_docker_host(std::string_view url, docker_endpoint& out, failure& err) {
+    out = docker_endpoint{};
+    out.url = std::string(url);
+    auto bad = [&](std::string why) {
+        err = {errc::unsupported, "cannot use Docker host '" + std::string(url) + "': " + why};
+        return false;
+    };
+    const auto sep = url.find("://");
+    if (sep == std::string_view::npos) return bad("expected unix:///path, tcp://host:port or npipe:////./pipe/name");
+    const std::string_view scheme = url.substr(0, sep);
+    const std::string_view rest = url.substr(sep + 3);
+    if (scheme == "unix") {
+        if (rest.empty() || rest.front() != '/') return bad("a unix socket path must be absolute");
+        out.type = docker_endpoint::kind::unix_socket;
+        out.path = std::string(rest);
+        return true;
+    }
+    if (scheme == "npipe") {
+        // npipe:////./pipe/docker_engine -> \\.\pipe\docker_engine
+        std::string p(rest);
+        for (auto& c : p)
+            if (c == '/') c = '\\';
+        if (p.empty()) return bad("a pipe name is missing");
+        out.type = docker_endpoint::kind::npipe;
+        out.path = p;
+        return true;
+    }
+    if (scheme == "tcp" || scheme == "http") {
+        auto r = boost::urls::parse_uri(std::string("http://") + std::string(rest));
+        if (!r || r->host().empty()) return bad("a host is missing or malformed");
+        out.type = docker_endpoint::kind::tcp;
+        out.host = std::string(r->host());
+        if (out.host.size() > 2 && out.host.front() == '[') out.host = out.host.substr(1, out.host.size() - 2);
+        out.port = r->has_port() ? std::string(r->port()) : std::string("2375");
+        return true;
+    }
+    if (scheme == "https" || scheme == "ssh")
+        return bad("the " + std::string(scheme) + ":// transport is not supported; use a unix socket or plain tcp://");
+    return bad("unknown scheme '" + std::string(scheme) + "'");
+}
+
+docker_options docker_options_from_environment(docker_options base) {
+    if (const char* h = std::getenv("DOCKER_HOST"); h && *h) base.env_host = std::string(h);
+    if (const char* x = std::getenv("XDG_RUNTIME_DIR"); x && *x) base.default_sockets.push_back(std::string(x) + "/podman/podman.sock");
+    return base;
+}
+
+std::unique_ptr<source> make_docker_source(docker_options opts) { return std::make_unique<docker_source>(std::move(opts)); }
+
+}  // namespace stocktake

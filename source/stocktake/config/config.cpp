@@ -1,0 +1,289 @@
+#include "stocktake/config/config.hpp"
+
+#include "stocktake/collect/file_io.hpp"
+
+#include <toml++/toml.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <unistd.h>
+
+namespace stocktake {
+namespace {
+
+// RPort sections and [client] keys we accept and ignore, so an existing
+// rport.conf loads without error.
+const std::set<std::string, std::less<>> rport_sections = {
+    "connection", "logging", "remote-commands", "remote-scripts", "monitoring",
+    "file-reception", "interpreter-aliases", "filesystem"};
+
+struct ctx {
+    std::string_view source;
+    std::string error;
+
+    bool fail(const toml::node& n, std::string_view key, std::string_view problem) {
+        const auto& r = n.source();
+        error = std::string(source) + ":" + std::to_string(r.begin.line) + ":" + std::to_string(r.begin.column) + ": " +
+                std::string(key) + ": " + std::string(problem);
+        return false;
+    }
+};
+
+bool get_string(ctx& c, const toml::node& n, std::string_view key, std::string& out) {
+    if (const auto* s = n.as_string()) {
+        out = s->get();
+        return true;
+    }
+    return c.fail(n, key, "expected a string");
+}
+
+bool get_nonempty(ctx& c, const toml::node& n, std::string_view key, std::string& out) {
+    if (!get_string(c, n, key, out)) return false;
+    if (out.empty()) return c.fail(n, key, "must not be empty");
+    return true;
+}
+
+bool get_duration(ctx& c, const toml::node& n, std::string_view key, std::chrono::milliseconds& out) {
+    if (const auto* i = n.as_integer()) {  // bare integers are seconds
+        if (i->get() < 0) return c.fail(n, key, "must not be negative");
+        out = std::chrono::seconds{i->get()};
+        return true;
+    }
+    std::string s;
+    if (!n.is_string()) return c.fail(n, key, "expected a duration such as '4h', '30m' or '90s'");
+    s = n.as_string()->get();
+    auto d = parse_duration(s);
+    if (!d) return c.fail(n, key, "'" + s + "' is not a duration; use units h, m, s (e.g. '4h', '1h30m', '0' to disable)");
+    out = *d;
+    return true;
+}
+
+bool check_url(ctx& c, const toml::node& n, std::string_view key, std::string& v) {
+    // RPort's `server` is host:port (it tunnels over HTTPS): default to https.
+    if (v.find("://") == std::string::npos) v = "https://" + v;
+    if (!v.starts_with("https://") && !v.starts_with("http://"))
+        return c.fail(n, key, "'" + v + "' must be an https:// (or, for loopback, http://) URL");
+    const auto host_start = v.find("://") + 3;
+    if (host_start >= v.size() || v[host_start] == '/' || v[host_start] == ':')
+        return c.fail(n, key, "'" + v + "' has no host");
+    return true;
+}
+
+bool load_client(ctx& c, const toml::table& t, config& out) {
+    for (const auto& [k, v] : t) {
+        const std::string_view key = k.str();
+        const std::string full = "client." + std::string(key);
+        if (key == "server") {
+            std::string s;
+            if (!get_nonempty(c, v, full, s) || !check_url(c, v, full, s)) return false;
+            out.client.server = s;
+        } else if (key == "auth") {
+            std::string s;
+            if (!get_string(c, v, full, s)) return false;
+            if (s.find(':') == std::string::npos || s.front() == ':')
+                return c.fail(v, full, "expected '<auth-id>:<password>'");
+            out.client.auth = s;
+        } else if (key == "id") {
+            if (!get_nonempty(c, v, full, out.client.id)) return false;
+        } else if (key == "name") {
+            if (!get_string(c, v, full, out.client.name)) return false;
+        } else if (key == "inventory_interval") {
+            std::chrono::milliseconds d{};
+            if (!get_duration(c, v, full, d)) return false;
+            if (d.count() != 0 && d < std::chrono::seconds{10}) return c.fail(v, full, "must be 0 (off) or at least 10s");
+            out.client.inventory_interval = std::chrono::duration_cast<std::chrono::seconds>(d);
+        } else if (key == "data_dir") {
+            if (!get_nonempty(c, v, full, out.client.data_dir)) return false;
+            if (out.client.data_dir.front() != '/') return c.fail(v, full, "must be an absolute path");
+        } else if (key == "ca_file") {
+            std::string s;
+            if (!get_nonempty(c, v, full, s)) return false;
+            out.client.ca_file = s;
+        }
+        // Every other [client] key is RPort's (tags, remotes, fingerprint...): ignored.
+    }
+    return true;
+}
+
+bool load_inventory(ctx& c, const toml::table& t, config& out) {
+    for (const auto& [k, v] : t) {
+        const std::string_view key = k.str();
+        const std::string full = "inventory." + std::string(key);
+        auto& inv = out.inventory;
+        if (key == "containers") {
+            std::string s;
+            if (!get_string(c, v, full, s)) return false;
+            if (s == "all")
+                inv.all_containers = true;
+            else if (s == "running")
+                inv.all_containers = false;
+            else
+                return c.fail(v, full, "'" + s + "' is neither \"all\" nor \"running\"");
+        } else if (key == "docker_host") {
+            std::string s;
+            if (!get_nonempty(c, v, full, s)) return false;
+            if (!s.starts_with("unix://") && !s.starts_with("tcp://") && !s.starts_with("npipe://"))
+                return c.fail(v, full, "'" + s + "' must start with unix://, tcp:// or npipe://");
+            inv.docker_host = s;
+        } else if (key == "dpkg_admindir") {
+            if (!get_nonempty(c, v, full, inv.dpkg_admindir)) return false;
+        } else if (key == "sources") {
+            const auto* a = v.as_array();
+            if (!a) return c.fail(v, full, "expected an array such as [\"dpkg\", \"docker\"]");
+            inv.sources.clear();
+            for (const auto& e : *a) {
+                std::string s;
+                if (!get_string(c, e, full, s)) return false;
+                if (s != "dpkg" && s != "docker" && s != "registry")
+                    return c.fail(e, full, "unknown source '" + s + "' (known: dpkg, docker, registry)");
+                inv.sources.push_back(s);
+            }
+        } else if (key == "source_timeout") {
+            if (!get_duration(c, v, full, inv.source_timeout)) return false;
+            if (inv.source_timeout.count() == 0) return c.fail(v, full, "must be more than 0");
+        } else if (key == "docker_timeout") {
+            if (!get_duration(c, v, full, inv.docker_step_timeout)) return false;
+            if (inv.docker_step_timeout.count() == 0) return c.fail(v, full, "must be more than 0");
+        } else if (key == "docker_page_size") {
+            const auto* i = v.as_integer();
+            if (!i || i->get() < 1 || i->get() > 10000) return c.fail(v, full, "expected an integer from 1 to 10000");
+            inv.docker_page_size = static_cast<std::size_t>(i->get());
+        } else {
+            return c.fail(v, full, "unknown key");
+        }
+    }
+    return true;
+}
+
+bool load_control(ctx& c, const toml::table& t, config& out) {
+    for (const auto& [k, v] : t) {
+        const std::string_view key = k.str();
+        const std::string full = "control." + std::string(key);
+        if (key == "socket") {
+            if (!get_nonempty(c, v, full, out.control.socket)) return false;
+        } else {
+            return c.fail(v, full, "unknown key");
+        }
+    }
+    return true;
+}
+
+std::string read_first_line(const char* path) {
+    std::ifstream f(path);
+    std::string line;
+    std::getline(f, line);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    return line;
+}
+
+}  // namespace
+
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
+    if (s == "0") return std::chrono::milliseconds{0};
+    if (s.empty()) return std::nullopt;
+    long long total_ms = 0;
+    std::size_t i = 0;
+    while (i < s.size()) {
+        std::size_t j = i;
+        long long n = 0;
+        while (j < s.size() && s[j] >= '0' && s[j] <= '9') {
+            n = n * 10 + (s[j] - '0');
+            if (n > 1'000'000'000LL) return std::nullopt;
+            ++j;
+        }
+        if (j == i) return std::nullopt;
+        std::size_t k = j;
+        while (k < s.size() && ((s[k] >= 'a' && s[k] <= 'z') || (s[k] >= 'A' && s[k] <= 'Z'))) ++k;
+        const std::string_view unit = s.substr(j, k - j);
+        long long mul = 0;
+        if (unit == "h") mul = 3'600'000;
+        else if (unit == "m") mul = 60'000;
+        else if (unit == "s") mul = 1'000;
+        else if (unit == "ms") mul = 1;
+        else return std::nullopt;
+        total_ms += n * mul;
+        i = k;
+    }
+    return std::chrono::milliseconds{total_ms};
+}
+
+bool parse_config(std::string_view text, std::string_view source_name, config& out, std::string& error) {
+    toml::table root;
+    try {
+        root = toml::parse(text, source_name);
+    } catch (const toml::parse_error& e) {
+        const auto& r = e.source();
+        error = std::string(source_name) + ":" + std::to_string(r.begin.line) + ":" + std::to_string(r.begin.column) +
+                ": " + std::string(e.description());
+        return false;
+    }
+    ctx c{source_name, {}};
+    for (const auto& [k, v] : root) {
+        const std::string_view key = k.str();
+        const auto* t = v.as_table();
+        bool ok = true;
+        if (key == "client" || key == "inventory" || key == "control") {
+            if (!t) {
+                c.fail(v, key, "expected a [" + std::string(key) + "] section");
+                ok = false;
+            } else if (key == "client") {
+                ok = load_client(c, *t, out);
+            } else if (key == "inventory") {
+                ok = load_inventory(c, *t, out);
+            } else {
+                ok = load_control(c, *t, out);
+            }
+        } else if (rport_sections.count(key) == 0) {
+            c.fail(v, key, t ? "unknown section" : "unknown key (keys belong in a section such as [client])");
+            ok = false;
+        }
+        if (!ok) {
+            error = std::move(c.error);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool load_config_file(const std::string& path, config& out, std::string& error) {
+    std::string text;
+    failure f;
+    if (!read_file(path, text, f)) {
+        error = f.message;
+        return false;
+    }
+    out.path = path;
+    return parse_config(text, path, out, error);
+}
+
+config_location locate_config(const std::optional<std::string>& cli) {
+    if (cli) return {*cli, true};
+    if (const char* e = std::getenv("STOCKTAKE_CONFIG"); e && *e) return {e, true};
+    return {std::string(default_config_path), false};
+}
+
+bool apply_defaults(config& c, std::string& error) {
+    if (const char* a = std::getenv("STOCKTAKE_AUTH"); a && *a) {
+        std::string s = a;
+        if (s.find(':') == std::string::npos || s.front() == ':') {
+            error = "STOCKTAKE_AUTH: expected '<auth-id>:<password>'";
+            return false;
+        }
+        c.client.auth = s;
+    }
+    if (c.client.id.empty()) c.client.id = read_first_line("/etc/machine-id");
+    if (c.client.name.empty()) {
+        char host[256] = {};
+        if (::gethostname(host, sizeof host - 1) == 0) c.client.name = host;
+    }
+    if (c.client.id.empty() && c.client.server) {
+        error = "client.id: not set and /etc/machine-id is missing or empty; set id in [client]";
+        return false;
+    }
+    return true;
+}
+
+}  // namespace stocktake
