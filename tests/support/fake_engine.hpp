@@ -1,0 +1,2 @@
+#pragma once
+// Placeholder: the fake Docker engine lives here (see fake_engine.cpp).
