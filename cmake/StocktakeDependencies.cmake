@@ -2,7 +2,7 @@
 # No downloads at configure or build time.
 
 find_package(Threads REQUIRED)
-find_package(Boost 1.81 REQUIRED COMPONENTS json url unit_test_framework)
+find_package(Boost 1.81 REQUIRED COMPONENTS json url unit_test_framework filesystem)
 find_package(OpenSSL REQUIRED)
 find_package(ZLIB REQUIRED)
 
@@ -18,6 +18,5 @@ target_compile_definitions(stocktake_boost INTERFACE
   BOOST_BEAST_SEPARATE_COMPILATION
   BOOST_ASIO_NO_DEPRECATED
   BOOST_ASIO_DISABLE_BOOST_COROUTINE
-  BOOST_PROCESS_V2_SEPARATE_COMPILATION
-  BOOST_PROCESS_V2_USE_STD_FS)
+  BOOST_PROCESS_V2_SEPARATE_COMPILATION)
 target_link_libraries(stocktake_boost INTERFACE Boost::headers Boost::json Boost::url Threads::Threads)

@@ -264,15 +264,20 @@ private:
             bool restart = false;
             for (;;) {
                 std::string target = (version ? "/v" + version->str() : std::string()) + "/containers/json?";
-                if (opts_.all) target += "all=1&";
-                target += "limit=" + std::to_string(limit);
+                // `limit` makes the engine include stopped containers, so
+                // "running only" is a status filter (running, paused and
+                // restarting are what `docker ps` shows), not all=0.
+                target += "all=1&limit=" + std::to_string(limit);
+                std::string filters;
+                if (!opts_.all) filters = "\"status\":[\"running\",\"paused\",\"restarting\"]";
                 if (!before.empty()) {
                     // API 1.24 moved `before` from a query parameter into filters.
                     if (version && *version < docker::api_version{1, 24})
                         target += "&before=" + url_encode(before);
                     else
-                        target += "&filters=" + url_encode("{\"before\":[\"" + before + "\"]}");
+                        filters += std::string(filters.empty() ? "" : ",") + "\"before\":[\"" + before + "\"]";
                 }
+                if (!filters.empty()) target += "&filters=" + url_encode("{" + filters + "}");
                 auto reply = co_await exchange(ep, target, opts_);
                 if (reply.status >= 400) {
                     const std::string msg = docker::error_message(reply.body);
