@@ -1,12 +1,15 @@
 #include "stocktake/agent/refresh.hpp"
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/multiple_exceptions.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+
+#include <variant>
 
 namespace stocktake {
 namespace asio = boost::asio;
@@ -26,26 +29,40 @@ std::string seconds_text(std::chrono::milliseconds d) {
     return std::to_string(d.count()) + " ms";
 }
 
+// Turns every failure but cancellation into the source's own result, so a
+// throwing source completes at once (awaitable `||` waits for the first
+// *success*, so a bare exception would otherwise wait for the timeout).
+asio::awaitable<source_result> guarded(source* src) {
+    const std::string name(src->name());
+    try {
+        co_return co_await src->collect();
+    } catch (const boost::system::system_error& e) {
+        if (e.code() == asio::error::operation_aborted) throw;
+        co_return failed_result(name, "internal_error", "the " + name + " source failed unexpectedly: " + std::string(e.what()));
+    } catch (const std::exception& e) {
+        co_return failed_result(name, "internal_error", "the " + name + " source failed unexpectedly: " + std::string(e.what()));
+    }
+}
+
 asio::awaitable<source_result> run_one(source_slot slot) {
     using namespace asio::experimental::awaitable_operators;
     const auto start = std::chrono::steady_clock::now();
     const std::string name(slot.src->name());
     asio::steady_timer timer(co_await asio::this_coro::executor, slot.timeout);
     source_result r;
+    std::variant<source_result, std::monostate> v;
     try {
-        auto v = co_await (slot.src->collect() || timer.async_wait(asio::use_awaitable));
-        if (v.index() == 0) {
-            r = std::move(std::get<0>(v));
-        } else {
-            r = failed_result(name, "timeout",
-                              "the " + name + " source did not finish within " + seconds_text(slot.timeout) +
-                                  "; it was stopped so the other sources could be reported");
-        }
-    } catch (const boost::system::system_error& e) {
-        if (e.code() == asio::error::operation_aborted) throw;
-        r = failed_result(name, "internal_error", "the " + name + " source failed unexpectedly: " + std::string(e.what()));
-    } catch (const std::exception& e) {
-        r = failed_result(name, "internal_error", "the " + name + " source failed unexpectedly: " + std::string(e.what()));
+        v = co_await (guarded(slot.src) || timer.async_wait(asio::use_awaitable));
+    } catch (const asio::multiple_exceptions& e) {
+        // Both sides were cancelled: report the cancellation itself.
+        std::rethrow_exception(e.first_exception());
+    }
+    if (v.index() == 0) {
+        r = std::move(std::get<0>(v));
+    } else {
+        r = failed_result(name, "timeout",
+                          "the " + name + " source did not finish within " + seconds_text(slot.timeout) +
+                              "; it was stopped so the other sources could be reported");
     }
     if (r.source.empty()) r.source = name;
     r.elapsed = std::chrono::steady_clock::now() - start;
