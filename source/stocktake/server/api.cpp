@@ -1,0 +1,140 @@
+#include "stocktake/server/api.hpp"
+
+#include "stocktake/core/inventory_json.hpp"
+#include "stocktake/core/utf8.hpp"
+#include "stocktake/server/credentials.hpp"
+
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+
+namespace stocktake::server {
+namespace json = boost::json;
+
+bool valid_client_id(std::string_view id) {
+    if (id.empty() || id.size() > 256 || !utf8::is_valid(id)) return false;
+    for (unsigned char c : id)
+        if (c < 0x20 || c == 0x7f || c == '/') return false;
+    return true;
+}
+
+route parse_route(std::string_view target) {
+    auto parsed = boost::urls::parse_origin_form(target);
+    if (!parsed) return {};
+    std::vector<std::string> segs;
+    for (auto s : parsed->segments()) {
+        if (segs.size() > 5) return {};
+        segs.push_back(std::string(s));
+    }
+    if (segs.size() < 3 || segs[0] != "api" || segs[1] != "v1" || segs[2] != "clients") return {};
+    if (segs.size() == 3) return {route::clients, {}};
+    if (segs.size() > 5 || (segs.size() == 5 && segs[4] != "inventory")) return {};
+    if (!valid_client_id(segs[3])) return {route::bad_id, {}};
+    return {segs.size() == 4 ? route::client : route::client_inventory, std::move(segs[3])};
+}
+
+std::string error_body(std::string_view code, std::string_view title) {
+    const json::object err{{"code", code}, {"title", utf8::sanitize(title)}};
+    return json::serialize(json::object{{"errors", json::array{err}}});
+}
+
+std::optional<etag_condition> parse_etag_condition(std::string_view v) {
+    etag_condition c;
+    c.present = true;
+    auto skip_ws = [&] {
+        while (!v.empty() && (v.front() == ' ' || v.front() == '\t' || v.front() == ',')) v.remove_prefix(1);
+    };
+    skip_ws();
+    if (v == "*" || (v.starts_with('*') && v.substr(1).find_first_not_of(" \t") == std::string_view::npos)) {
+        c.any = true;
+        return c;
+    }
+    while (!v.empty()) {
+        entity_tag t;
+        if (v.starts_with("W/")) {
+            t.weak = true;
+            v.remove_prefix(2);
+        }
+        if (v.empty() || v.front() != '"') return std::nullopt;
+        const auto close = v.find('"', 1);
+        if (close == std::string_view::npos) return std::nullopt;
+        t.opaque = std::string(v.substr(1, close - 1));
+        v.remove_prefix(close + 1);
+        c.tags.push_back(std::move(t));
+        while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+        if (!v.empty() && v.front() != ',') return std::nullopt;
+        skip_ws();
+    }
+    if (c.tags.empty()) return std::nullopt;
+    return c;
+}
+
+std::string quote_etag(std::string_view hex) { return "\"" + std::string(hex) + "\""; }
+
+namespace {
+
+bool matches(const etag_condition& c, const std::optional<std::string>& current, bool strong) {
+    if (!current) return false;
+    if (c.any) return true;
+    for (const auto& t : c.tags) {
+        if (strong && t.weak) continue;
+        if (t.opaque == *current) return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+precondition evaluate_preconditions(bool get_or_head, const etag_condition& if_match, const etag_condition& if_none_match,
+                                    const std::optional<std::string>& current) {
+    if (if_match.present && !matches(if_match, current, true)) return precondition::failed;
+    if (if_none_match.present && matches(if_none_match, current, false))
+        return get_or_head ? precondition::not_modified : precondition::failed;
+    return precondition::proceed;
+}
+
+bool validate_inventory_body(std::string_view body, std::string& stored, std::string& etag_hex, std::string& why) {
+    boost::system::error_code ec;
+    json::parse_options opt;
+    opt.max_depth = 64;
+    const json::value v = json::parse(body, ec, {}, opt);
+    if (ec) {
+        why = "the body is not JSON: " + ec.message();
+        return false;
+    }
+    if (!inventory_from_json(v, why)) return false;
+    stored = json::serialize(v);
+    etag_hex = to_hex(sha256(stored));
+    return true;
+}
+
+std::string client_object(std::string_view id, std::string_view name, std::string_view inventory) {
+    std::string out;
+    out.reserve(inventory.size() + id.size() + name.size() + 40);
+    out += "{\"id\":";
+    out += json::serialize(json::string(id));
+    out += ",\"name\":";
+    out += json::serialize(json::string(name));
+    out += ",\"inventory\":";
+    out += inventory;
+    out += '}';
+    return out;
+}
+
+std::optional<std::string> clean_client_name(std::string_view h) {
+    std::string s = utf8::sanitize(h);
+    std::string out;
+    out.reserve(s.size());
+    for (unsigned char c : s)
+        if (c >= 0x20 && c != 0x7f) out.push_back(static_cast<char>(c));
+    while (!out.empty() && out.front() == ' ') out.erase(0, 1);
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    if (out.size() > 256) {
+        std::size_t n = 256;  // cut at a character boundary
+        while (n > 0 && (static_cast<unsigned char>(out[n]) & 0xC0) == 0x80) --n;
+        out.resize(n);
+    }
+    if (out.empty()) return std::nullopt;
+    return out;
+}
+
+}  // namespace stocktake::server
