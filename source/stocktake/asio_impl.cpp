@@ -1,4 +1,5 @@
-// The one translation unit that compiles Asio, Beast and Process v2
-// (BOOST_*_SEPARATE_COMPILATION is set for every target).
+// The one translation unit that compiles Asio (with its SSL support) and
+// Beast; BOOST_*_SEPARATE_COMPILATION is set for every target.
 #include <boost/asio/impl/src.hpp>
+#include <boost/asio/ssl/impl/src.hpp>
 #include <boost/beast/src.hpp>

@@ -1,6 +1,7 @@
 #include "stocktake/config/config.hpp"
 
 #include "stocktake/collect/file_io.hpp"
+#include "stocktake/config/server_url.hpp"
 
 #include <toml++/toml.h>
 
@@ -64,11 +65,9 @@ bool get_duration(ctx& c, const toml::node& n, std::string_view key, std::chrono
 bool check_url(ctx& c, const toml::node& n, std::string_view key, std::string& v) {
     // RPort's `server` is host:port (it tunnels over HTTPS): default to https.
     if (v.find("://") == std::string::npos) v = "https://" + v;
-    if (!v.starts_with("https://") && !v.starts_with("http://"))
-        return c.fail(n, key, "'" + v + "' must be an https:// (or, for loopback, http://) URL");
-    const auto host_start = v.find("://") + 3;
-    if (host_start >= v.size() || v[host_start] == '/' || v[host_start] == ':')
-        return c.fail(n, key, "'" + v + "' has no host");
+    server_url u;
+    std::string why;
+    if (!parse_server_url(v, u, why)) return c.fail(n, key, why);
     return true;
 }
 
@@ -98,6 +97,11 @@ bool load_client(ctx& c, const toml::table& t, config& out) {
         } else if (key == "data_dir") {
             if (!get_nonempty(c, v, full, out.client.data_dir)) return false;
             if (out.client.data_dir.front() != '/') return c.fail(v, full, "must be an absolute path");
+        } else if (key == "upload_retry_min" || key == "upload_retry_max") {
+            std::chrono::milliseconds d{};
+            if (!get_duration(c, v, full, d)) return false;
+            if (d.count() == 0) return c.fail(v, full, "must be more than 0");
+            (key == "upload_retry_min" ? out.client.retry_min : out.client.retry_max) = d;
         } else if (key == "ca_file") {
             std::string s;
             if (!get_nonempty(c, v, full, s)) return false;
@@ -147,6 +151,8 @@ bool load_inventory(ctx& c, const toml::table& t, config& out) {
         } else if (key == "docker_timeout") {
             if (!get_duration(c, v, full, inv.docker_step_timeout)) return false;
             if (inv.docker_step_timeout.count() == 0) return c.fail(v, full, "must be more than 0");
+        } else if (key == "watch_quiet") {
+            if (!get_duration(c, v, full, inv.watch_quiet)) return false;
         } else if (key == "docker_page_size") {
             const auto* i = v.as_integer();
             if (!i || i->get() < 1 || i->get() > 10000) return c.fail(v, full, "expected an integer from 1 to 10000");

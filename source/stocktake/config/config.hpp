@@ -18,6 +18,8 @@ struct client_config {
     std::chrono::seconds inventory_interval{std::chrono::hours{4}};  // 0 = no timer
     std::string data_dir = "/var/lib/stocktake";
     std::optional<std::string> ca_file;  // an extra CA to trust for `server`
+    std::chrono::milliseconds retry_min{1'000};   // upload backoff: first retry
+    std::chrono::milliseconds retry_max{60'000};  // upload backoff: cap
 };
 
 struct inventory_config {
@@ -28,6 +30,9 @@ struct inventory_config {
     std::chrono::milliseconds source_timeout{60'000};       // per source, per refresh
     std::chrono::milliseconds docker_step_timeout{10'000};   // per Docker API step
     std::size_t docker_page_size = 100;
+    // After a change to the dpkg database, refresh once it has been quiet
+    // this long (one `apt upgrade`, one refresh); 0 = do not watch.
+    std::chrono::milliseconds watch_quiet{5'000};
 };
 
 struct control_config {

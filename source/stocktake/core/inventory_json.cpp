@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 
 #include <charconv>
+#include <cstdint>
 #include <cstdio>
 
 namespace stocktake {
@@ -79,6 +80,142 @@ bool get_string(const json::object& o, std::string_view key, std::string& dst, b
     }
     dst.assign(p->get_string().data(), p->get_string().size());
     return true;
+}
+
+
+// Compact JSON text of the rport object, byte for byte what
+// json::serialize(to_json(inv)) gives (same key order, same escapes:
+// \" \\ \b \f \n \r \t, other controls as \u00xx, nothing else), written
+// straight into one buffer instead of building a DOM first: for a large
+// inventory the DOM cost more than everything else together.
+class compact_writer {
+public:
+    explicit compact_writer(std::size_t estimate) { buf_.reserve(estimate); }
+
+    void raw(std::string_view s) { buf_.append(s); }
+    void raw(char c) { buf_.push_back(c); }
+
+    // A JSON string of `s` made valid UTF-8 (as clean() does).
+    void str(std::string_view s) {
+        if (has_non_ascii(s) && !utf8::is_valid(s)) {
+            const std::string fixed = utf8::sanitize(s);
+            escaped(fixed);
+        } else {
+            escaped(s);
+        }
+    }
+    // "key":"value"
+    void member(std::string_view quoted_key_colon, std::string_view value) {
+        buf_.append(quoted_key_colon);
+        str(value);
+    }
+
+    std::string take() && {
+        // Room for the caller's final newline without a reallocation.
+        if (buf_.size() == buf_.capacity()) buf_.reserve(buf_.size() + 1);
+        return std::move(buf_);
+    }
+
+private:
+    static bool has_non_ascii(std::string_view s) noexcept {
+        for (const char c : s)
+            if (static_cast<unsigned char>(c) >= 0x80) return true;
+        return false;
+    }
+    static bool needs_escape(char ch) noexcept {
+        const auto c = static_cast<unsigned char>(ch);
+        return c < 0x20 || c == '"' || c == '\\';
+    }
+
+    void escaped(std::string_view s) {
+        buf_.push_back('"');
+        const char* p = s.data();
+        const char* const end = p + s.size();
+        for (;;) {
+            const char* run = p;
+            while (p < end && !needs_escape(*p)) ++p;
+            buf_.append(run, static_cast<std::size_t>(p - run));
+            if (p == end) break;
+            const auto c = static_cast<unsigned char>(*p++);
+            char esc[6] = {'\\', 0, 0, 0, 0, 0};
+            std::size_t n = 2;
+            switch (c) {
+                case '"': esc[1] = '"'; break;
+                case '\\': esc[1] = '\\'; break;
+                case '\b': esc[1] = 'b'; break;
+                case '\f': esc[1] = 'f'; break;
+                case '\n': esc[1] = 'n'; break;
+                case '\r': esc[1] = 'r'; break;
+                case '\t': esc[1] = 't'; break;
+                default: {
+                    static constexpr char hex[] = "0123456789abcdef";
+                    esc[1] = 'u';
+                    esc[2] = '0';
+                    esc[3] = '0';
+                    esc[4] = hex[c >> 4];
+                    esc[5] = hex[c & 15];
+                    n = 6;
+                }
+            }
+            buf_.append(esc, n);
+        }
+        buf_.push_back('"');
+    }
+
+    std::string buf_;
+};
+
+std::string compact_rport(const inventory& inv) {
+    std::size_t estimate = 128;
+    for (const auto& s : inv.software)
+        estimate += 90 + s.package.size() + s.version.size() + s.summary.size() + s.architecture.size() + s.state.size();
+    for (const auto& c : inv.containers)
+        estimate += 110 + c.container_id.size() + c.container_name.size() + c.status.size() + c.image_id.size() +
+                    c.image_name.size() + c.state.size();
+    for (const auto& e : inv.errors) estimate += 40 + e.source.size() + e.code.size() + e.message.size();
+    compact_writer w(estimate);
+    w.member("{\"refreshed\":", format_rfc3339_nanos(inv.refreshed));
+    w.raw(",\"software_inventory\":[");
+    bool first = true;
+    for (const auto& s : inv.software) {
+        w.raw(first ? "{" : ",{");
+        first = false;
+        w.member("\"package\":", s.package);
+        w.member(",\"version\":", s.version);
+        w.member(",\"summary\":", s.summary);
+        if (!s.architecture.empty()) w.member(",\"architecture\":", s.architecture);
+        if (!s.state.empty()) w.member(",\"state\":", s.state);
+        w.raw('}');
+    }
+    w.raw("],\"container_inventory\":[");
+    first = true;
+    for (const auto& c : inv.containers) {
+        w.raw(first ? "{" : ",{");
+        first = false;
+        w.member("\"container_id\":", c.container_id);
+        w.member(",\"container_name\":", c.container_name);
+        w.member(",\"status\":", c.status);
+        w.member(",\"image_id\":", c.image_id);
+        w.member(",\"image_name\":", c.image_name);
+        w.member(",\"state\":", c.state);
+        w.raw('}');
+    }
+    w.raw(']');
+    if (!inv.errors.empty()) {
+        w.raw(",\"errors\":[");
+        first = true;
+        for (const auto& e : inv.errors) {
+            w.raw(first ? "{" : ",{");
+            first = false;
+            w.member("\"source\":", e.source);
+            w.member(",\"code\":", e.code);
+            w.member(",\"message\":", e.message);
+            w.raw('}');
+        }
+        w.raw(']');
+    }
+    w.raw('}');
+    return std::move(w).take();
 }
 
 }  // namespace
@@ -176,6 +313,7 @@ std::string pretty_print(const json::value& v) {
 }
 
 std::string to_json_text(const inventory& inv, output_format fmt, bool pretty) {
+    if (fmt == output_format::rport && !pretty) return compact_rport(inv);
     json::value v = fmt == output_format::cyclonedx ? json::value(to_cyclonedx(inv)) : json::value(to_json(inv));
     return pretty ? pretty_print(v) : json::serialize(v);
 }

@@ -1,0 +1,448 @@
+#include "stocktake/agent/agent.hpp"
+
+#include "stocktake/agent/control.hpp"
+#include "stocktake/agent/refresh.hpp"
+#include "stocktake/agent/schedule.hpp"
+#include "stocktake/agent/sources.hpp"
+#include "stocktake/agent/uploader.hpp"
+#include "stocktake/agent/watch.hpp"
+#include "stocktake/core/inventory_json.hpp"
+#include "stocktake/core/time.hpp"
+#include "stocktake/version.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include <list>
+#include <malloc.h>
+#include <random>
+
+namespace stocktake {
+namespace asio = boost::asio;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+std::string describe(const refresh_summary& s) {
+    std::string out = "refresh " + std::to_string(s.number) + " at " + format_rfc3339_nanos(s.refreshed) + ": " +
+                      std::to_string(s.software) + (s.software == 1 ? " package, " : " packages, ") +
+                      std::to_string(s.containers) + (s.containers == 1 ? " container, " : " containers, ");
+    if (s.errors.empty()) {
+        out += "no errors";
+    } else {
+        out += std::to_string(s.errors.size()) + (s.errors.size() == 1 ? " error (" : " errors (");
+        for (std::size_t i = 0; i < s.errors.size(); ++i) out += (i ? ", " : "") + s.errors[i].source + ": " + s.errors[i].code;
+        out += ")";
+    }
+    out += " in " + std::to_string(s.duration.count()) + " ms";
+    return out;
+}
+
+namespace {
+
+json::value time_or_null(const std::optional<std::chrono::system_clock::time_point>& t) {
+    if (!t) return nullptr;
+    return json::string(format_rfc3339_nanos(*t));
+}
+
+}  // namespace
+
+struct agent::impl : std::enable_shared_from_this<agent::impl> {
+    asio::any_io_executor ex;
+    asio::any_io_executor pool;
+    config cfg;
+    logger log;
+    std::shared_ptr<source_set> sources;
+    refresh_schedule schedule;
+    asio::steady_timer wake;  // the run loop's "condition variable"
+    bool start_requested = false;
+    bool running = false;
+    bool stopping = false;
+    asio::cancellation_signal run_cancel;
+    std::unique_ptr<uploader> up;
+    std::optional<refresh_result> last;
+    std::optional<refresh_summary> last_summary;
+    std::optional<std::chrono::system_clock::time_point> last_refresh_start;
+    std::mt19937_64 rng{std::random_device{}()};
+
+    struct waiter {
+        unsigned long long target;
+        asio::steady_timer* timer;
+        bool aborted = false;
+    };
+    std::list<waiter*> waiters;
+
+    impl(asio::any_io_executor e, asio::any_io_executor p, config c, logger l)
+        : ex(e), pool(p), cfg(std::move(c)), log(std::move(l)), schedule(cfg.client.inventory_interval),
+          wake(e, asio::steady_timer::time_point::max()) {
+        sources = std::make_shared<source_set>(make_sources(cfg, pool));
+        make_uploader();
+    }
+
+    double uniform() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); }
+
+    upload_options upload_opts() const {
+        upload_options o;
+        o.server = cfg.client.server.value_or("");
+        o.auth = cfg.client.auth.value_or("");
+        o.client_id = cfg.client.id;
+        o.client_name = cfg.client.name;
+        o.ca_file = cfg.client.ca_file;
+        o.data_dir = cfg.client.data_dir;
+        o.retry_min = cfg.client.retry_min;
+        o.retry_max = cfg.client.retry_max;
+        return o;
+    }
+
+    void make_uploader() {
+        if (!cfg.client.server) {
+            up.reset();
+            return;
+        }
+        if (up)
+            up->reconfigure(upload_opts());
+        else
+            up = std::make_unique<uploader>(ex, upload_opts(), log);
+    }
+
+    // --- refreshing -------------------------------------------------------
+
+    asio::awaitable<void> one_refresh() {
+        const auto start = std::chrono::steady_clock::now();
+        last_refresh_start = std::chrono::system_clock::now();
+        const auto number = schedule.started();
+        refresh_result res;
+        auto srcs = sources;  // a reload may replace them meanwhile: keep these alive
+        try {
+            res = co_await refresh_sources(srcs->slots());
+        } catch (...) {
+            schedule.on_refresh_done(std::chrono::steady_clock::now(), uniform());
+            fail_waiters();
+            throw;
+        }
+        refresh_summary s;
+        s.number = number;
+        s.refreshed = res.inv.refreshed;
+        s.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+        s.software = res.inv.software.size();
+        s.containers = res.inv.containers.size();
+        s.errors = res.inv.errors;
+        for (const auto& r : res.reports) {
+            const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(r.elapsed).count();
+            std::string line = "refresh " + std::to_string(number) + ": " + r.source + " " + r.outcome + ", " +
+                               std::to_string(r.items) + " items in " + std::to_string(ms) + " ms";
+            if (!r.detail.empty()) line += " (" + r.detail + ")";
+            if (r.error) {
+                log.error(line + ": " + r.error->code + ": " + r.error->message);
+            } else {
+                log.info(line);
+            }
+            for (const auto& w : r.warnings) log.warn("refresh " + std::to_string(number) + ": " + r.source + ": " + w);
+        }
+        log.info(describe(s));
+        if (up) up->submit(res.inv);
+        last = std::move(res);
+        last_summary = s;
+        // A refresh allocates a lot briefly; give it back so the idle
+        // service stays small.
+        ::malloc_trim(0);
+    }
+
+    // Runs refreshes while the schedule asks for them (coalesced reruns).
+    asio::awaitable<void> drive() {
+        for (;;) {
+            co_await one_refresh();
+            const auto act = schedule.on_refresh_done(std::chrono::steady_clock::now(), uniform());
+            notify_waiters();
+            if (act != refresh_schedule::action::refresh_now) break;
+        }
+    }
+
+    void notify_waiters() {
+        for (auto* w : waiters)
+            if (schedule.finished() >= w->target) w->timer->cancel();
+    }
+
+    void fail_waiters() {
+        for (auto* w : waiters) {
+            w->aborted = true;
+            w->timer->cancel();
+        }
+    }
+
+    // Wakes the run loop if a refresh must start; returns the refresh
+    // number that will answer this trigger.
+    unsigned long long trigger(bool& must_drive_here) {
+        must_drive_here = false;
+        const auto act = schedule.on_trigger(std::chrono::steady_clock::now());
+        const auto target = schedule.target_after_trigger();
+        if (act == refresh_schedule::action::refresh_now) {
+            if (running) {
+                start_requested = true;
+                wake.cancel();
+            } else {
+                must_drive_here = true;
+            }
+        }
+        return target;
+    }
+
+    asio::awaitable<refresh_summary> request_refresh() {
+        auto self = shared_from_this();
+        bool drive_here = false;
+        const auto target = trigger(drive_here);
+        if (drive_here) co_await drive();
+        if (schedule.finished() < target) {
+            asio::steady_timer t(ex, asio::steady_timer::time_point::max());
+            waiter w{target, &t};
+            auto it = waiters.insert(waiters.end(), &w);
+            co_await t.async_wait(asio::as_tuple(asio::use_awaitable));  // cancelled when it is done
+            waiters.erase(it);
+            auto cs = co_await asio::this_coro::cancellation_state;
+            if (w.aborted || cs.cancelled() != asio::cancellation_type::none || schedule.finished() < target)
+                throw boost::system::system_error(asio::error::operation_aborted);
+        }
+        co_return last_summary.value_or(refresh_summary{});
+    }
+
+    asio::awaitable<void> refresh_loop() {
+        auto act = schedule.on_start(std::chrono::steady_clock::now());
+        if (act == refresh_schedule::action::refresh_now) co_await drive();
+        for (;;) {
+            const auto deadline = schedule.next_deadline();
+            wake.expires_at(deadline.value_or(asio::steady_timer::time_point::max()));
+            co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));  // triggers cancel it
+            auto cs = co_await asio::this_coro::cancellation_state;
+            if (cs.cancelled() != asio::cancellation_type::none || stopping)
+                throw boost::system::system_error(asio::error::operation_aborted);
+            if (start_requested) {
+                start_requested = false;  // the trigger already started it in the schedule
+                co_await drive();
+                continue;
+            }
+            if (schedule.on_timer(std::chrono::steady_clock::now()) == refresh_schedule::action::refresh_now) {
+                log.info("refresh: scheduled");
+                co_await drive();
+            }
+        }
+    }
+
+    asio::awaitable<void> upload_loop() {
+        if (!up) {
+            // Nothing to deliver to; wait (without waking up) until the end.
+            asio::steady_timer t(ex, asio::steady_timer::time_point::max());
+            co_await t.async_wait(asio::use_awaitable);
+            co_return;
+        }
+        co_await up->run();
+    }
+
+    asio::awaitable<void> control_loop() {
+        if (cfg.control.socket.empty()) {
+            asio::steady_timer t(ex, asio::steady_timer::time_point::max());
+            co_await t.async_wait(asio::use_awaitable);
+            co_return;
+        }
+        auto self = shared_from_this();
+        control_handlers h;
+        h.refresh = [self]() -> asio::awaitable<std::string> {
+            auto s = co_await self->request_refresh();
+            co_return self->summary_text(s);
+        };
+        h.status = [self] { return self->status_text(); };
+        h.inventory = [self] { return self->inventory_text(); };
+        co_await serve_control_socket(cfg.control.socket, std::move(h), log);
+    }
+
+    asio::awaitable<void> watch_loop() {
+        auto self = shared_from_this();
+        const bool watch = std::find(cfg.inventory.sources.begin(), cfg.inventory.sources.end(), "dpkg") !=
+                           cfg.inventory.sources.end();
+        if (!watch || cfg.inventory.watch_quiet.count() == 0) {
+            asio::steady_timer t(ex, asio::steady_timer::time_point::max());
+            co_await t.async_wait(asio::use_awaitable);
+            co_return;
+        }
+        co_await watch_dpkg(cfg.inventory.dpkg_admindir, cfg.inventory.watch_quiet, [self] {
+            bool drive_here = false;
+            self->trigger(drive_here);
+        }, log);
+    }
+
+    asio::awaitable<void> run_all() {
+        using namespace asio::experimental::awaitable_operators;
+        auto self = shared_from_this();
+        if (up) up->load_pending();
+        log.info(std::string("stocktake ") + version_string + " running as client '" + cfg.client.id + "' (" +
+                 cfg.client.name + ")" + (cfg.client.server ? ", delivering to " + *cfg.client.server : ", collect only") +
+                 (cfg.client.inventory_interval.count() ? ", refresh every " + std::to_string(cfg.client.inventory_interval.count()) + " s"
+                                                         : ", no periodic refresh"));
+        co_await (refresh_loop() && upload_loop() && control_loop() && watch_loop());
+    }
+
+    // --- JSON -------------------------------------------------------------
+
+    std::string summary_text(const refresh_summary& s) const {
+        json::object o;
+        o["refresh"] = s.number;
+        o["refreshed"] = format_rfc3339_nanos(s.refreshed);
+        o["duration_ms"] = s.duration.count();
+        o["software"] = s.software;
+        o["containers"] = s.containers;
+        json::array errs;
+        for (const auto& e : s.errors) errs.push_back(json::object{{"source", e.source}, {"code", e.code}, {"message", e.message}});
+        o["errors"] = std::move(errs);
+        o["summary"] = describe(s);
+        return json::serialize(o);
+    }
+
+    std::string status_text() const {
+        json::object o;
+        o["version"] = version_string;
+        o["client_id"] = cfg.client.id;
+        o["client_name"] = cfg.client.name;
+        o["config"] = cfg.path;
+        o["running"] = running;
+        o["refreshing"] = schedule.refreshing();
+        o["refreshes"] = schedule.finished();
+        o["interval_s"] = cfg.client.inventory_interval.count();
+        if (auto d = schedule.next_deadline()) {
+            const auto in = *d - std::chrono::steady_clock::now();
+            o["next_refresh"] = format_rfc3339_nanos(std::chrono::system_clock::now() +
+                                                     std::chrono::duration_cast<std::chrono::system_clock::duration>(in));
+        } else {
+            o["next_refresh"] = nullptr;
+        }
+        if (last) {
+            json::object lr;
+            lr["refreshed"] = format_rfc3339_nanos(last->inv.refreshed);
+            lr["started"] = time_or_null(last_refresh_start);
+            if (last_summary) lr["duration_ms"] = last_summary->duration.count();
+            lr["software"] = last->inv.software.size();
+            lr["containers"] = last->inv.containers.size();
+            json::array srcs;
+            for (const auto& r : last->reports) {
+                json::object so{{"source", r.source},
+                                {"outcome", r.outcome},
+                                {"items", r.items},
+                                {"elapsed_ms", std::chrono::duration_cast<std::chrono::milliseconds>(r.elapsed).count()},
+                                {"detail", r.detail},
+                                {"warnings", r.warnings.size()}};
+                if (r.error) so["error"] = json::object{{"code", r.error->code}, {"message", r.error->message}};
+                srcs.push_back(std::move(so));
+            }
+            lr["sources"] = std::move(srcs);
+            o["last_refresh"] = std::move(lr);
+        } else {
+            o["last_refresh"] = nullptr;
+        }
+        if (up) {
+            auto u = up->status();
+            o["upload"] = json::object{{"server", u.server},
+                                       {"pending", u.pending},
+                                       {"last_success", time_or_null(u.last_success)},
+                                       {"last_attempt", time_or_null(u.last_attempt)},
+                                       {"last_mode", u.last_mode},
+                                       {"last_error", u.last_error},
+                                       {"failures", u.failures},
+                                       {"next_retry", time_or_null(u.next_retry)}};
+        } else {
+            o["upload"] = nullptr;
+        }
+        return json::serialize(o);
+    }
+
+    std::string inventory_text() const { return last ? to_json_text(last->inv) : std::string("{}"); }
+};
+
+agent::agent(asio::any_io_executor ex, asio::any_io_executor pool, config cfg, logger log)
+    : impl_(std::make_shared<impl>(std::move(ex), std::move(pool), std::move(cfg), std::move(log))) {}
+
+agent::~agent() {
+    impl_->stopping = true;
+    impl_->run_cancel.emit(asio::cancellation_type::terminal);
+}
+
+asio::any_io_executor agent::get_executor() const noexcept { return impl_->ex; }
+
+const config& agent::current_config() const noexcept { return impl_->cfg; }
+
+void agent::do_run(asio::any_completion_handler<void(std::exception_ptr)> h) {
+    auto m = impl_;
+    if (m->running) {
+        asio::post(m->ex, [h = std::move(h)]() mutable {
+            std::move(h)(std::make_exception_ptr(std::logic_error("agent::async_run is already running")));
+        });
+        return;
+    }
+    m->running = true;
+    m->stopping = false;
+    // Cancellation reaches run_all from the caller's slot and from stop().
+    auto outer = asio::get_associated_cancellation_slot(h);
+    if (outer.is_connected()) {
+        outer.assign([m](asio::cancellation_type t) { m->run_cancel.emit(t); });
+    }
+    asio::co_spawn(m->ex, m->run_all(),
+                   asio::bind_cancellation_slot(m->run_cancel.slot(), [m, h = std::move(h)](std::exception_ptr e) mutable {
+                       m->running = false;
+                       m->fail_waiters();
+                       auto slot = asio::get_associated_cancellation_slot(h);
+                       if (slot.is_connected()) slot.clear();
+                       // A clean stop is not an error.
+                       if (e) {
+                           try {
+                               std::rethrow_exception(e);
+                           } catch (const boost::system::system_error& se) {
+                               if (se.code() == asio::error::operation_aborted) e = nullptr;
+                           } catch (const asio::multiple_exceptions& me) {
+                               try {
+                                   std::rethrow_exception(me.first_exception());
+                               } catch (const boost::system::system_error& se) {
+                                   if (se.code() == asio::error::operation_aborted) e = nullptr;
+                               } catch (...) {
+                                   e = me.first_exception();
+                               }
+                           } catch (...) {
+                           }
+                       }
+                       m->log.info(e ? "stopped with an error" : "stopped");
+                       std::move(h)(e);
+                   }));
+}
+
+void agent::do_refresh(asio::any_completion_handler<void(std::exception_ptr, refresh_summary)> h) {
+    asio::co_spawn(impl_->ex, impl_->request_refresh(), std::move(h));
+}
+
+void agent::stop() {
+    impl_->stopping = true;
+    impl_->run_cancel.emit(asio::cancellation_type::terminal);
+}
+
+void agent::reload(config cfg) {
+    auto& m = *impl_;
+    const bool socket_changed = cfg.control.socket != m.cfg.control.socket;
+    m.cfg = std::move(cfg);
+    m.sources = std::make_shared<source_set>(make_sources(m.cfg, m.pool));  // a refresh in flight keeps its own
+    m.make_uploader();
+    if (m.schedule.set_interval(m.cfg.client.inventory_interval, std::chrono::steady_clock::now(), m.uniform()) ==
+        refresh_schedule::action::refresh_now) {
+        m.start_requested = true;
+    }
+    m.wake.cancel();  // recompute the deadline
+    if (socket_changed) m.log.warn("reload: [control] socket changes take effect after a restart");
+    m.log.info("reload: configuration applied");
+}
+
+std::string agent::status_json() const { return impl_->status_text(); }
+std::string agent::inventory_json() const { return impl_->inventory_text(); }
+std::string agent::summary_json(const refresh_summary& s) const { return impl_->summary_text(s); }
+
+}  // namespace stocktake

@@ -1,0 +1,209 @@
+#include "stocktake/agent/control.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/basic_stream.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <stdexcept>
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace stocktake {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using local = asio::local::stream_protocol;
+
+namespace {
+
+// True when something accepts connections at `path`.
+bool someone_listens(const std::string& path) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    return ok;
+}
+
+std::string json_error(std::string_view code, std::string_view title) {
+    return "{\"errors\":[{\"code\":\"" + std::string(code) + "\",\"title\":\"" + std::string(title) + "\"}]}";
+}
+
+struct connections {
+    std::set<std::shared_ptr<beast::basic_stream<local>>> open;
+};
+
+asio::awaitable<void> serve_one(std::shared_ptr<beast::basic_stream<local>> stream, control_handlers& h,
+                                std::shared_ptr<connections> conns, logger log) {
+    beast::flat_buffer buf;
+    try {
+        for (;;) {
+            http::request_parser<http::string_body> parser;
+            parser.body_limit(64 * 1024);
+            stream->expires_after(std::chrono::seconds{30});
+            auto [ec, n] = co_await http::async_read(*stream, buf, parser, asio::as_tuple(asio::use_awaitable));
+            if (ec) break;
+            auto req = parser.release();
+            http::response<http::string_body> res{http::status::ok, req.version()};
+            res.set(http::field::content_type, "application/json");
+            res.keep_alive(req.keep_alive());
+            const std::string target(req.target());
+            if (target == "/v1/refresh") {
+                if (req.method() != http::verb::post) {
+                    res.result(http::status::method_not_allowed);
+                    res.set(http::field::allow, "POST");
+                    res.body() = json_error("method_not_allowed", "use POST /v1/refresh");
+                } else {
+                    stream->expires_never();  // a refresh may take as long as its sources' timeouts
+                    res.body() = co_await h.refresh();
+                }
+            } else if (target == "/v1/status" || target == "/v1/inventory") {
+                if (req.method() != http::verb::get && req.method() != http::verb::head) {
+                    res.result(http::status::method_not_allowed);
+                    res.set(http::field::allow, "GET");
+                    res.body() = json_error("method_not_allowed", "use GET " + target);
+                } else {
+                    res.body() = target == "/v1/status" ? h.status() : h.inventory();
+                }
+            } else {
+                res.result(http::status::not_found);
+                res.body() = json_error("not_found", "no such endpoint; try /v1/status, /v1/inventory or POST /v1/refresh");
+            }
+            res.prepare_payload();
+            stream->expires_after(std::chrono::seconds{30});
+            auto [wec, wn] = co_await http::async_write(*stream, res, asio::as_tuple(asio::use_awaitable));
+            if (wec || !res.keep_alive()) break;
+        }
+    } catch (const boost::system::system_error& e) {
+        if (e.code() != asio::error::operation_aborted) log.warn(std::string("control: connection failed: ") + e.what());
+    } catch (const std::exception& e) {
+        log.warn(std::string("control: connection failed: ") + e.what());
+    }
+    boost::system::error_code ignored;
+    stream->socket().shutdown(local::socket::shutdown_both, ignored);
+    stream->socket().close(ignored);
+    conns->open.erase(stream);
+}
+
+}  // namespace
+
+asio::awaitable<void> serve_control_socket(std::string path, control_handlers handlers, logger log) {
+    auto ex = co_await asio::this_coro::executor;
+    namespace fs = std::filesystem;
+    std::error_code fec;
+    const fs::path parent = fs::path(path).parent_path();
+    if (!parent.empty() && !fs::exists(parent, fec)) {
+        fs::create_directories(parent, fec);
+        if (fec) throw std::runtime_error("control socket " + path + ": cannot create " + parent.string() + ": " + fec.message());
+        ::chmod(parent.c_str(), 0755);
+    }
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            throw std::runtime_error("control socket " + path + ": exists and is not a socket; remove it or set [control] socket");
+        if (someone_listens(path))
+            throw std::runtime_error("control socket " + path + ": another stocktake service is already listening there");
+        ::unlink(path.c_str());  // stale: left by a process that died
+        log.info("control: removed stale socket " + path);
+    }
+    local::acceptor acceptor(ex);
+    boost::system::error_code ec;
+    acceptor.open(local(), ec);
+    // Owner and group only, from the moment it exists: no window with a
+    // wider mode between bind and chmod.
+    const mode_t old = ::umask(0117);
+    if (!ec) acceptor.bind(local::endpoint(path), ec);
+    ::umask(old);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) throw std::runtime_error("control socket " + path + ": cannot listen: " + ec.message());
+    ::chmod(path.c_str(), 0660);
+    log.info("control: listening on " + path);
+
+    auto conns = std::make_shared<connections>();
+    auto cleanup = [&] {
+        boost::system::error_code ignored;
+        acceptor.close(ignored);
+        for (const auto& s : conns->open) s->socket().close(ignored);
+        ::unlink(path.c_str());
+    };
+    try {
+        for (;;) {
+            auto [aec, sock] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+            if (aec == asio::error::operation_aborted) throw boost::system::system_error(aec);
+            if (aec) {
+                log.warn("control: accept failed: " + aec.message());
+                continue;
+            }
+            auto stream = std::make_shared<beast::basic_stream<local>>(std::move(sock));
+            conns->open.insert(stream);
+            asio::co_spawn(ex, serve_one(stream, handlers, conns, log), asio::detached);
+        }
+    } catch (...) {
+        cleanup();
+        throw;
+    }
+}
+
+control_reply control_request(const std::string& socket_path, const std::string& method, const std::string& target,
+                              std::chrono::seconds timeout) {
+    control_reply out;
+    asio::io_context ioc;
+    beast::basic_stream<local> stream(ioc);
+    boost::system::error_code ec;
+    stream.expires_after(timeout);
+    stream.socket().connect(local::endpoint(socket_path), ec);
+    if (ec) {
+        out.error = "no stocktake service is listening on " + socket_path + " (" + ec.message() + ")";
+        if (ec == boost::system::errc::permission_denied)
+            out.error += "; run as root or as a member of the socket's group";
+        else
+            out.error += "; is it running? (systemctl status stocktake)";
+        return out;
+    }
+    http::request<http::empty_body> req{method == "POST" ? http::verb::post : http::verb::get, target, 11};
+    req.set(http::field::host, "stocktake");
+    req.set(http::field::user_agent, "stocktake-cli");
+    req.keep_alive(false);
+    http::response<http::string_body> res;
+    beast::flat_buffer buf;
+    http::async_write(stream, req, [&](boost::system::error_code wec, std::size_t) {
+        if (wec) {
+            ec = wec;
+            return;
+        }
+        http::async_read(stream, buf, res, [&](boost::system::error_code rec, std::size_t) { ec = rec; });
+    });
+    ioc.run();
+    if (ec) {
+        out.error = "the stocktake service on " + socket_path + " did not answer " + target + ": " +
+                    (ec == beast::error::timeout ? std::string("timed out") : ec.message());
+        return out;
+    }
+    out.ok = true;
+    out.status = res.result_int();
+    out.body = std::move(res.body());
+    return out;
+}
+
+}  // namespace stocktake

@@ -1,0 +1,39 @@
+#pragma once
+// The local control socket: HTTP/1.1 over a unix socket (mode 0660, owner
+// and group only). Endpoints: POST /v1/refresh (waits, answers a summary),
+// GET /v1/status, GET /v1/inventory. Also the client side used by
+// `stocktake refresh` and `stocktake status`.
+
+#include "stocktake/agent/logger.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <functional>
+#include <string>
+
+namespace stocktake {
+
+struct control_handlers {
+    std::function<boost::asio::awaitable<std::string>()> refresh;  // JSON summary
+    std::function<std::string()> status;                            // JSON
+    std::function<std::string()> inventory;                         // JSON
+};
+
+// Binds `path` (replacing a stale socket left by a dead process; refusing
+// when another service answers there), serves until cancelled, then
+// closes every connection and removes the socket file. Throws
+// std::runtime_error naming the path when it cannot bind.
+boost::asio::awaitable<void> serve_control_socket(std::string path, control_handlers handlers, logger log);
+
+struct control_reply {
+    bool ok = false;       // connected and got an HTTP answer
+    unsigned status = 0;   // HTTP status
+    std::string body;
+    std::string error;     // why not ok, in words for the user
+};
+
+// Blocking client for the CLI: one request, `timeout` for the whole exchange.
+control_reply control_request(const std::string& socket_path, const std::string& method, const std::string& target,
+                              std::chrono::seconds timeout);
+
+}  // namespace stocktake
