@@ -1,5 +1,8 @@
 // `stocktake`: the agent's command line. Only wiring lives here.
 
+#include "stocktake/agent/agent.hpp"
+#include "stocktake/agent/control.hpp"
+#include "stocktake/agent/notify.hpp"
 #include "stocktake/agent/refresh.hpp"
 #include "stocktake/agent/sources.hpp"
 #include "stocktake/config/config.hpp"
@@ -12,7 +15,10 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <boost/json.hpp>
+
 #include <cstdio>
+#include <functional>
 #include <exception>
 #include <iostream>
 #include <optional>
@@ -29,6 +35,7 @@ constexpr int exit_ok = 0;
 constexpr int exit_usage = 1;
 constexpr int exit_partial = 2;
 constexpr int exit_internal = 3;
+constexpr int exit_no_service = 4;
 
 const char* const usage_text = R"(Usage: stocktake <command> [options]
 
@@ -36,6 +43,10 @@ Software and container inventory agent.
 
 Commands:
   collect     collect this host's inventory once and print it as JSON
+  run         the service: refresh at start, on the timer, on triggers and
+              on dpkg changes; deliver to the server; serve the control socket
+  refresh     ask the running service for a refresh now, wait, print a summary
+  status      print the running service's status as JSON
 
 Options of 'collect':
   --config FILE         read FILE (default: $STOCKTAKE_CONFIG, else
@@ -44,6 +55,16 @@ Options of 'collect':
   --format FORMAT       rport (default) or cyclonedx
   --sources LIST        comma-separated sources to run (dpkg,docker);
                         default: [inventory] sources, else all
+
+Options of 'run':
+  --config FILE         as for collect
+Signals: SIGTERM/SIGINT stop it cleanly; SIGHUP reloads the config (a bad
+new config is rejected and the old one keeps running).
+
+Options of 'refresh' and 'status':
+  --socket PATH         the service's control socket (default: [control]
+                        socket of the config, else /run/stocktake/stocktake.sock)
+  --config FILE         where to find [control] socket
 
 General:
   -h, --help            show this help
@@ -57,9 +78,10 @@ Environment:
 Exit status:
   0  success: every source was read (or is absent on this host)
   1  usage or configuration error (message on stderr)
-  2  the inventory was printed, but one or more sources failed (see its
-     "errors" array and stderr)
+  2  collect/refresh: the inventory was made, but one or more sources failed
+     (see its "errors" array and stderr)
   3  internal error
+  4  refresh/status: no service answers on the control socket
 )";
 
 int usage_error(const std::string& msg) {
@@ -149,6 +171,131 @@ int run_collect(const collect_args& args) {
     return result->inv.errors.empty() ? exit_ok : exit_partial;
 }
 
+// Loads the config for `run`/`refresh`/`status` (as collect does).
+bool load_agent_config(const std::optional<std::string>& path, stocktake::config& cfg, std::string& err) {
+    using namespace stocktake;
+    const auto loc = locate_config(path);
+    if (loc.required || ::access(loc.path.c_str(), F_OK) == 0) {
+        if (!load_config_file(loc.path, cfg, err)) return false;
+    }
+    return true;
+}
+
+int run_service(const std::optional<std::string>& config_path) {
+    using namespace stocktake;
+    logger log;
+    config cfg;
+    std::string err;
+    if (!load_agent_config(config_path, cfg, err) || !apply_defaults(cfg, err)) {
+        std::cerr << "stocktake: config error: " << err << "\n";
+        return exit_usage;
+    }
+    asio::io_context ioc(1);
+    asio::thread_pool pool(2);
+    std::optional<agent> a;
+    try {
+        a.emplace(ioc.get_executor(), pool.get_executor(), cfg, log);
+    } catch (const std::exception& e) {  // e.g. an unreadable ca_file
+        std::cerr << "stocktake: config error: " << e.what() << "\n";
+        return exit_usage;
+    }
+    int code = exit_ok;
+    bool done = false;
+    a->async_run([&](std::exception_ptr e) {
+        done = true;
+        if (e) {
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                log.error(std::string("fatal: ") + ex.what());
+            }
+            code = exit_internal;
+        }
+        notify_systemd("STOPPING=1");
+    });
+    notify_systemd("READY=1\nSTATUS=running");
+
+    asio::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
+    std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec, int sig) {
+        if (ec || done) return;
+        if (sig == SIGHUP) {
+            notify_systemd("RELOADING=1");
+            config next;
+            std::string why;
+            if (load_agent_config(config_path ? config_path : (cfg.path.empty() ? std::nullopt : std::optional(cfg.path)), next, why) &&
+                apply_defaults(next, why)) {
+                try {
+                    a->reload(next);
+                    cfg = next;
+                } catch (const std::exception& e) {
+                    log.error(std::string("reload: rejected the new configuration, keeping the old one: ") + e.what());
+                }
+            } else {
+                log.error("reload: rejected the new configuration, keeping the old one: " + why);
+            }
+            notify_systemd("READY=1");
+            signals.async_wait(on_signal);
+            return;
+        }
+        log.info(std::string("stopping on ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+        signals.cancel();
+        a->stop();
+    };
+    signals.async_wait(on_signal);
+    ioc.run();
+    a.reset();
+    pool.join();
+    return code;
+}
+
+std::string socket_for(const std::optional<std::string>& socket, const std::optional<std::string>& config_path, int& code) {
+    code = exit_ok;
+    if (socket) return *socket;
+    stocktake::config cfg;
+    std::string err;
+    if (!load_agent_config(config_path, cfg, err)) {
+        std::cerr << "stocktake: config error: " << err << "\n";
+        code = exit_usage;
+        return {};
+    }
+    return cfg.control.socket;
+}
+
+int run_client(const std::string& cmd, const std::optional<std::string>& socket, const std::optional<std::string>& config_path) {
+    int code = exit_ok;
+    const std::string path = socket_for(socket, config_path, code);
+    if (code != exit_ok) return code;
+    const bool refresh = cmd == "refresh";
+    // A refresh waits for every source's timeout at most.
+    auto reply = stocktake::control_request(path, refresh ? "POST" : "GET", refresh ? "/v1/refresh" : "/v1/status",
+                                            std::chrono::seconds{refresh ? 600 : 10});
+    if (!reply.ok) {
+        std::cerr << "stocktake: " << reply.error << "\n";
+        return exit_no_service;
+    }
+    boost::system::error_code ec;
+    auto v = boost::json::parse(reply.body, ec);
+    if (reply.status != 200 || ec || !v.is_object()) {
+        std::cerr << "stocktake: the service answered " << reply.status << ": " << reply.body << "\n";
+        return exit_internal;
+    }
+    if (!refresh) {
+        std::cout << stocktake::pretty_print(v) << "\n";
+        return exit_ok;
+    }
+    const auto& o = v.as_object();
+    if (const auto* s = o.if_contains("summary"); s && s->is_string()) std::cout << std::string(s->get_string()) << "\n";
+    const auto* errs = o.if_contains("errors");
+    if (errs && errs->is_array() && !errs->get_array().empty()) {
+        for (const auto& e : errs->get_array())
+            if (e.is_object() && e.get_object().contains("message"))
+                std::cerr << "stocktake: error: " << std::string(e.at("source").as_string()) << ": "
+                          << std::string(e.at("message").as_string()) << "\n";
+        return exit_partial;
+    }
+    return exit_ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -163,9 +310,11 @@ int main(int argc, char** argv) {
         return exit_ok;
     }
     const std::string cmd = args[0];
-    if (cmd != "collect") return usage_error("unknown command '" + cmd + "'");
+    if (cmd != "collect" && cmd != "run" && cmd != "refresh" && cmd != "status")
+        return usage_error("unknown command '" + cmd + "'");
 
     collect_args ca;
+    std::optional<std::string> socket;
     for (std::size_t i = 1; i < args.size(); ++i) {
         const std::string& a = args[i];
         auto value = [&](const std::string& opt) -> std::optional<std::string> {
@@ -182,30 +331,47 @@ int main(int argc, char** argv) {
             std::cout << "stocktake " << stocktake::version_string << "\n";
             return exit_ok;
         }
-        if (a == "--pretty") {
-            ca.pretty = true;
-        } else if (auto v = value("--config")) {
+        if (auto v = value("--config")) {
             if (*v == "\x01") return usage_error("--config needs a file");
             ca.config = *v;
-        } else if (auto f = value("--format")) {
-            if (*f == "rport")
-                ca.format = stocktake::output_format::rport;
-            else if (*f == "cyclonedx")
-                ca.format = stocktake::output_format::cyclonedx;
-            else
-                return usage_error("--format must be rport or cyclonedx, not '" + (*f == "\x01" ? std::string() : *f) + "'");
-        } else if (auto s = value("--sources")) {
-            if (*s == "\x01") return usage_error("--sources needs a list such as dpkg,docker");
-            auto list = split_list(*s);
-            for (const auto& n : list)
-                if (n != "dpkg" && n != "docker") return usage_error("--sources: unknown source '" + n + "'");
-            ca.sources = list;
-        } else {
-            return usage_error("unknown option '" + a + "' for collect");
+            continue;
         }
+        if (cmd == "refresh" || cmd == "status") {
+            if (auto v2 = value("--socket")) {
+                if (*v2 == "\x01") return usage_error("--socket needs a path");
+                socket = *v2;
+                continue;
+            }
+        }
+        if (cmd == "collect") {
+            if (a == "--pretty") {
+                ca.pretty = true;
+                continue;
+            }
+            if (auto f = value("--format")) {
+                if (*f == "rport")
+                    ca.format = stocktake::output_format::rport;
+                else if (*f == "cyclonedx")
+                    ca.format = stocktake::output_format::cyclonedx;
+                else
+                    return usage_error("--format must be rport or cyclonedx, not '" + (*f == "\x01" ? std::string() : *f) + "'");
+                continue;
+            }
+            if (auto s = value("--sources")) {
+                if (*s == "\x01") return usage_error("--sources needs a list such as dpkg,docker");
+                auto list = split_list(*s);
+                for (const auto& n : list)
+                    if (n != "dpkg" && n != "docker") return usage_error("--sources: unknown source '" + n + "'");
+                ca.sources = list;
+                continue;
+            }
+        }
+        return usage_error("unknown option '" + a + "' for " + cmd);
     }
     try {
-        return run_collect(ca);
+        if (cmd == "collect") return run_collect(ca);
+        if (cmd == "run") return run_service(ca.config);
+        return run_client(cmd, socket, ca.config);
     } catch (const std::exception& e) {
         std::cerr << "stocktake: internal error: " << e.what() << "\n";
         return exit_internal;

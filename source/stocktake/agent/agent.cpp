@@ -16,6 +16,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/multiple_exceptions.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -46,6 +47,32 @@ std::string describe(const refresh_summary& s) {
 }
 
 namespace {
+
+// True when `e` is (or, through awaitable operators, wraps) operation_aborted.
+bool is_cancellation(std::exception_ptr e) {
+    if (!e) return false;
+    try {
+        std::rethrow_exception(e);
+    } catch (const boost::system::system_error& se) {
+        return se.code() == asio::error::operation_aborted;
+    } catch (const asio::multiple_exceptions& me) {
+        return is_cancellation(me.first_exception());
+    } catch (...) {
+    }
+    return false;
+}
+
+// The first exception that is not a cancellation, else null.
+std::exception_ptr real_failure(std::exception_ptr e) {
+    if (!e) return nullptr;
+    try {
+        std::rethrow_exception(e);
+    } catch (const asio::multiple_exceptions& me) {
+        return real_failure(me.first_exception());
+    } catch (...) {
+    }
+    return is_cancellation(e) ? nullptr : e;
+}
 
 json::value time_or_null(const std::optional<std::chrono::system_clock::time_point>& t) {
     if (!t) return nullptr;
@@ -121,7 +148,8 @@ struct agent::impl : std::enable_shared_from_this<agent::impl> {
         refresh_result res;
         auto srcs = sources;  // a reload may replace them meanwhile: keep these alive
         try {
-            res = co_await refresh_sources(srcs->slots());
+            auto slots = srcs->slots();
+            res = co_await refresh_sources(std::move(slots));
         } catch (...) {
             schedule.on_refresh_done(std::chrono::steady_clock::now(), uniform());
             fail_waiters();
@@ -258,7 +286,9 @@ struct agent::impl : std::enable_shared_from_this<agent::impl> {
         };
         h.status = [self] { return self->status_text(); };
         h.inventory = [self] { return self->inventory_text(); };
-        co_await serve_control_socket(cfg.control.socket, std::move(h), log);
+        std::string path = cfg.control.socket;
+        logger l = log;
+        co_await serve_control_socket(std::move(path), std::move(h), std::move(l));
     }
 
     asio::awaitable<void> watch_loop() {
@@ -270,10 +300,15 @@ struct agent::impl : std::enable_shared_from_this<agent::impl> {
             co_await t.async_wait(asio::use_awaitable);
             co_return;
         }
-        co_await watch_dpkg(cfg.inventory.dpkg_admindir, cfg.inventory.watch_quiet, [self] {
+        // Named locals, not temporaries inside the co_await expression: GCC 12
+        // destroys such temporaries twice (a shared_ptr capture then frees early).
+        std::function<void()> on_change = [self] {
             bool drive_here = false;
             self->trigger(drive_here);
-        }, log);
+        };
+        std::string dir = cfg.inventory.dpkg_admindir;
+        logger l = log;
+        co_await watch_dpkg(std::move(dir), cfg.inventory.watch_quiet, std::move(on_change), std::move(l));
     }
 
     asio::awaitable<void> run_all() {
@@ -284,7 +319,8 @@ struct agent::impl : std::enable_shared_from_this<agent::impl> {
                  cfg.client.name + ")" + (cfg.client.server ? ", delivering to " + *cfg.client.server : ", collect only") +
                  (cfg.client.inventory_interval.count() ? ", refresh every " + std::to_string(cfg.client.inventory_interval.count()) + " s"
                                                          : ", no periodic refresh"));
-        co_await (refresh_loop() && upload_loop() && control_loop() && watch_loop());
+        auto all = refresh_loop() && upload_loop() && control_loop() && watch_loop();
+        co_await std::move(all);
     }
 
     // --- JSON -------------------------------------------------------------
@@ -396,22 +432,7 @@ void agent::do_run(asio::any_completion_handler<void(std::exception_ptr)> h) {
                        auto slot = asio::get_associated_cancellation_slot(h);
                        if (slot.is_connected()) slot.clear();
                        // A clean stop is not an error.
-                       if (e) {
-                           try {
-                               std::rethrow_exception(e);
-                           } catch (const boost::system::system_error& se) {
-                               if (se.code() == asio::error::operation_aborted) e = nullptr;
-                           } catch (const asio::multiple_exceptions& me) {
-                               try {
-                                   std::rethrow_exception(me.first_exception());
-                               } catch (const boost::system::system_error& se) {
-                                   if (se.code() == asio::error::operation_aborted) e = nullptr;
-                               } catch (...) {
-                                   e = me.first_exception();
-                               }
-                           } catch (...) {
-                           }
-                       }
+                       e = real_failure(e);
                        m->log.info(e ? "stopped with an error" : "stopped");
                        std::move(h)(e);
                    }));

@@ -98,8 +98,9 @@ asio::awaitable<http_result> http_client::request(std::string method, std::strin
 
     asio::ip::tcp::resolver resolver(ex_);
     asio::steady_timer timer(ex_, timeout);
-    auto r = co_await (resolver.async_resolve(url_.host, url_.port, asio::as_tuple(asio::use_awaitable)) ||
-                       timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+    auto race = resolver.async_resolve(url_.host, url_.port, asio::as_tuple(asio::use_awaitable)) ||
+                timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    auto r = co_await std::move(race);
     if (r.index() == 1) {
         auto [tec] = std::get<1>(r);
         if (tec == asio::error::operation_aborted) throw boost::system::system_error(tec);

@@ -52,7 +52,8 @@ asio::awaitable<source_result> run_one(source_slot slot) {
     source_result r;
     std::variant<source_result, std::monostate> v;
     try {
-        v = co_await (guarded(slot.src) || timer.async_wait(asio::use_awaitable));
+        auto race = guarded(slot.src) || timer.async_wait(asio::use_awaitable);
+        v = co_await std::move(race);
     } catch (const asio::multiple_exceptions& e) {
         // Both sides were cancelled: report the cancellation itself.
         std::rethrow_exception(e.first_exception());
@@ -111,8 +112,9 @@ asio::awaitable<refresh_result> refresh_sources(std::vector<source_slot> slots) 
 
     std::vector<source_result> results(slots.size());
     if (!ops.empty()) {
-        auto [order, exceptions, values] = co_await asio::experimental::make_parallel_group(std::move(ops))
-                                               .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+        auto group = asio::experimental::make_parallel_group(std::move(ops));
+        auto wait = group.async_wait(asio::experimental::wait_for_all(), asio::deferred);
+        auto [order, exceptions, values] = co_await std::move(wait)(asio::use_awaitable);
         for (std::size_t i = 0; i < exceptions.size(); ++i) {
             if (exceptions[i]) std::rethrow_exception(exceptions[i]);  // only cancellation gets here
         }

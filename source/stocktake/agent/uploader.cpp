@@ -241,7 +241,8 @@ struct uploader::impl {
             auto h = headers();
             h.emplace_back("Content-Type", "application/merge-patch+json");
             json::object patch{{"refreshed", format_rfc3339_nanos(s.inv.refreshed)}, {"content_sha256", s.hash}};
-            auto r = co_await c->request("PATCH", target(), h, json::serialize(patch), opts.timeout);
+            std::string method = "PATCH", path = target(), body = json::serialize(patch);
+            auto r = co_await c->request(std::move(method), std::move(path), std::move(h), std::move(body), opts.timeout);
             if (r.status == 204 || r.status == 200) {
                 acknowledged(s, "unchanged");
                 log.info("upload: " + opts.server + " already has this inventory; refreshed time updated");
@@ -258,7 +259,8 @@ struct uploader::impl {
         auto gz = gzip_compress(s.body);
         const auto size = s.body.size();
         const auto gsize = gz.size();
-        auto r = co_await c->request("PUT", target(), h, std::move(gz), opts.timeout);
+        std::string method = "PUT", path = target();
+        auto r = co_await c->request(std::move(method), std::move(path), std::move(h), std::move(gz), opts.timeout);
         if (r.status == 204 || r.status == 200 || r.status == 201) {
             acknowledged(s, "full");
             log.info("upload: delivered the inventory to " + opts.server + " (" + std::to_string(s.inv.software.size()) +

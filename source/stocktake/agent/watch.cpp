@@ -72,8 +72,8 @@ asio::awaitable<void> watch_dpkg(std::string admindir, std::chrono::milliseconds
         // ...then until nothing happened for `quiet`.
         for (;;) {
             quiet_timer.expires_after(quiet);
-            auto r = co_await (in.async_read_some(asio::buffer(buf), asio::use_awaitable) ||
-                               quiet_timer.async_wait(asio::use_awaitable));
+            auto race = in.async_read_some(asio::buffer(buf), asio::use_awaitable) || quiet_timer.async_wait(asio::use_awaitable);
+            auto r = co_await std::move(race);
             if (r.index() == 1) break;
         }
         log.info("watch: the dpkg database at " + admindir + " changed");
