@@ -68,6 +68,8 @@ std::string permission_message(const docker_endpoint& ep) {
         char mode[8];
         std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
         msg += " (socket owned by " + owner + ":" + grp + ", mode " + mode + ")";
+    } else if (errno == EACCES) {
+        msg += " (a directory on the path to the socket is not accessible either)";
     }
     msg += " as user " + describe_user() + ". Grant access by adding the agent's user to the socket's group";
     if (!grp.empty()) {
@@ -79,7 +81,8 @@ std::string permission_message(const docker_endpoint& ep) {
 
 failure map_connect_error(const docker_endpoint& ep, const error_code& ec) {
     if (ec == beast::error::timeout)
-        return {errc::timeout, "connecting to the Docker engine at " + ep.url + " timed out"};
+        return {errc::timeout, "connecting to the Docker engine at " + ep.url +
+                                   " timed out; check that the engine is running and not overloaded"};
     if (ec == asio::error::access_denied || ec == asio::error::no_permission)
         return {errc::permission_denied, permission_message(ep)};
     if (ec == asio::error::connection_refused)
@@ -94,14 +97,17 @@ failure map_io_error(const docker_endpoint& ep, std::string_view what, std::stri
     const std::string req = "GET " + std::string(target);
     if (ec == beast::error::timeout)
         return {errc::timeout, where + " did not " + std::string(what) + " " + req + " within " +
-                                   std::to_string(timeout.count()) + " ms"};
+                                   std::to_string(timeout.count()) +
+                                   " ms; check that the engine is healthy (e.g. 'systemctl status docker')"};
     if (ec == http::error::partial_message || ec == http::error::end_of_stream || ec == asio::error::eof ||
         ec == asio::error::connection_reset || ec == asio::error::broken_pipe)
-        return {errc::connection_lost, where + " closed the connection before finishing its answer to " + req};
+        return {errc::connection_lost, where + " closed the connection before finishing its answer to " + req +
+                                           "; the engine may have restarted or crashed (see its log)"};
     if (ec == http::error::body_limit || ec == http::error::header_limit || ec == http::error::buffer_overflow)
         return {errc::invalid_response, where + " sent an answer to " + req + " larger than the limit (" + ec.message() + ")"};
     if (ec.category() == make_error_code(http::error::partial_message).category())
-        return {errc::invalid_response, where + " answered " + req + " with something that is not HTTP (" + ec.message() + ")"};
+        return {errc::invalid_response, where + " answered " + req + " with something that is not HTTP (" + ec.message() +
+                                            "); check that " + ep.url + " is a Docker Engine API endpoint"};
     return {errc::connection_lost, where + ": " + std::string(what) + " " + req + " failed: " + ec.message()};
 }
 
@@ -145,22 +151,29 @@ asio::awaitable<http_reply> exchange(const docker_endpoint& ep, const std::strin
     auto ex = co_await asio::this_coro::executor;
     if (ep.type == docker_endpoint::kind::unix_socket) {
         beast::basic_stream<asio::local::stream_protocol> stream(ex);
+        const asio::local::stream_protocol::endpoint peer(ep.path);
         stream.expires_after(o.step_timeout);
-        auto [ec] = co_await stream.async_connect(asio::local::stream_protocol::endpoint(ep.path),
-                                                  asio::as_tuple(asio::use_awaitable));
+        auto [ec] = co_await stream.async_connect(peer, asio::as_tuple(asio::use_awaitable));
         throw_if_cancelled(ec);
         if (ec == boost::system::errc::no_such_file_or_directory || ec == boost::system::errc::not_a_directory)
             throw docker_absent{};  // no socket: no engine here
         if (ec) throw docker_failure{map_connect_error(ep, ec)};
-        co_return co_await exchange_on(stream, ep, "docker", target, o);
+        const std::string host_header = "docker";
+        co_return co_await exchange_on(stream, ep, host_header, target, o);
     }
     if (ep.type == docker_endpoint::kind::tcp) {
         using namespace asio::experimental::awaitable_operators;
         asio::ip::tcp::resolver resolver(ex);
         asio::steady_timer timer(ex, o.step_timeout);
-        auto r = co_await (resolver.async_resolve(ep.host, ep.port, asio::as_tuple(asio::use_awaitable)) ||
-                           timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-        if (r.index() == 1) throw docker_failure{{errc::timeout, "resolving " + ep.host + " for " + ep.url + " timed out"}};
+        auto resolve = resolver.async_resolve(ep.host, ep.port, asio::as_tuple(asio::use_awaitable));
+        auto deadline = timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        auto race = std::move(resolve) || std::move(deadline);
+        auto r = co_await std::move(race);
+        if (r.index() == 1) {
+            auto [tec] = std::get<1>(r);
+            throw_if_cancelled(tec);  // cancelled, not timed out
+            throw docker_failure{{errc::timeout, "resolving " + ep.host + " for " + ep.url + " timed out"}};
+        }
         auto [rec, results] = std::get<0>(r);
         throw_if_cancelled(rec);
         if (rec) throw docker_failure{{errc::connect_failed, "cannot resolve " + ep.host + " for " + ep.url + ": " + rec.message()}};
@@ -169,7 +182,8 @@ asio::awaitable<http_reply> exchange(const docker_endpoint& ep, const std::strin
         auto [ec, endpoint] = co_await stream.async_connect(results, asio::as_tuple(asio::use_awaitable));
         throw_if_cancelled(ec);
         if (ec) throw docker_failure{map_connect_error(ep, ec)};
-        co_return co_await exchange_on(stream, ep, ep.host + ":" + ep.port, target, o);
+        const std::string host_header = ep.host + ":" + ep.port;
+        co_return co_await exchange_on(stream, ep, host_header, target, o);
     }
     throw docker_failure{{errc::unsupported, "named pipes (" + ep.url + ") exist only on Windows"}};
 }
@@ -240,91 +254,146 @@ private:
     }
 
     asio::awaitable<std::optional<docker::api_version>> negotiate(const docker_endpoint& ep) const {
-        auto ping = co_await exchange(ep, "/_ping", opts_);
+        const std::string ping_target = "/_ping";
+        auto ping = co_await exchange(ep, ping_target, opts_);
         if (ping.status == 200) {
             if (auto v = docker::parse_api_version(ping.api_version)) co_return std::min(*v, docker::client_api_version);
         }
         // Old engines' /_ping carries no API-Version header: /version says it.
-        auto ver = co_await exchange(ep, "/version", opts_);
+        const std::string version_target = "/version";
+        auto ver = co_await exchange(ep, version_target, opts_);
         if (ver.status == 200) {
             if (auto v = docker::version_from_version_body(ver.body)) co_return std::min(*v, docker::client_api_version);
         }
         co_return std::nullopt;  // unversioned requests: the engine's own default
     }
 
+    // How one walk through GET /containers/json ended.
+    struct walk_result {
+        enum class end { complete, version_too_new, anchor_vanished, paging_ignored } how = end::complete;
+        std::vector<container_item> items;
+        std::vector<std::string> warnings;
+        docker::api_version engine_version{};  // for version_too_new
+    };
+
+    std::string list_target(const std::optional<docker::api_version>& version, bool paged, std::size_t limit,
+                            const std::string& before) const {
+        std::string target = (version ? "/v" + version->str() : std::string()) + "/containers/json?all=1";
+        // `limit` and `before` make the engine include stopped containers
+        // whatever `all` says, so "running only" is a status filter
+        // (running, paused and restarting are what `docker ps` shows).
+        if (paged) target += "&limit=" + std::to_string(limit);
+        std::string filters;
+        if (!opts_.all) filters = "\"status\":[\"running\",\"paused\",\"restarting\"]";
+        if (!before.empty()) {
+            // API 1.24 moved `before` from a query parameter into filters.
+            if (version && *version < docker::api_version{1, 24})
+                target += "&before=" + url_encode(before);
+            else
+                filters += std::string(filters.empty() ? "" : ",") + "\"before\":[\"" + before + "\"]";
+        }
+        if (!filters.empty()) target += "&filters=" + url_encode("{" + filters + "}");
+        return target;
+    }
+
+    // Pages through the list (`paged`), or asks for all of it at once.
+    asio::awaitable<walk_result> walk(const docker_endpoint& ep, const std::optional<docker::api_version>& version,
+                                      bool paged, bool may_renegotiate) const {
+        walk_result w;
+        const std::size_t limit = std::max<std::size_t>(opts_.page_size, 1);
+        std::unordered_set<std::string> seen;
+        std::string before;
+        for (;;) {
+            const std::string target = list_target(version, paged, limit, before);
+            auto reply = co_await exchange(ep, target, opts_);
+            if (reply.status >= 400) {
+                const std::string msg = docker::error_message(reply.body);
+                if (reply.status == 400 && may_renegotiate) {
+                    if (auto v = docker::version_from_error(msg); v && (!version || *v < *version)) {
+                        w.how = walk_result::end::version_too_new;
+                        w.engine_version = *v;
+                        co_return w;
+                    }
+                }
+                if (!before.empty() && (reply.status == 404 || msg.find("No such container") != std::string::npos)) {
+                    w.how = walk_result::end::anchor_vanished;  // removed since the last page
+                    co_return w;
+                }
+                throw docker_failure{{errc::engine_error, "the Docker engine at " + ep.url + " answered " +
+                                                              std::to_string(reply.status) + " " + reply.reason +
+                                                              " to GET " + target + ": " + msg}};
+            }
+            std::string why;
+            auto page = docker::parse_containers(reply.body, why);
+            if (!page)
+                throw docker_failure{{errc::invalid_response,
+                                      "the Docker engine at " + ep.url + " answered GET " + target + " with " + why +
+                                          ": " + docker::error_message(reply.body.substr(0, 120))}};
+            for (auto& p : page->problems) w.warnings.push_back("GET " + target + ": " + p);
+            const std::size_t raw = page->containers.size() + page->problems.size();
+            std::size_t fresh = 0;
+            std::string last;
+            for (auto& c : page->containers) {
+                last = c.container_id;
+                if (seen.insert(c.container_id).second) {
+                    w.items.push_back(std::move(c));
+                    ++fresh;
+                }
+            }
+            if (!paged) co_return w;
+            if (raw == limit && fresh == 0) {
+                // A full page with nothing new: the engine ignores `before`.
+                w.how = walk_result::end::paging_ignored;
+                co_return w;
+            }
+            // A short page is the last one; more than asked for means the
+            // engine ignores `limit` and sent everything.
+            if (raw != limit || last.empty()) co_return w;
+            before = last;
+        }
+    }
+
     asio::awaitable<void> list(const docker_endpoint& ep, source_result& res) const {
         auto version = co_await negotiate(ep);
         res.detail = ep.url + (version ? " (API " + version->str() + ")" : " (API unversioned)");
-        const std::size_t limit = std::max<std::size_t>(opts_.page_size, 1);
-        bool version_retry = false;
-        for (int attempt = 0;; ++attempt) {
-            std::unordered_set<std::string> seen;
-            std::vector<container_item> items;
-            std::string before;
-            bool restart = false;
-            for (;;) {
-                std::string target = (version ? "/v" + version->str() : std::string()) + "/containers/json?";
-                // `limit` makes the engine include stopped containers, so
-                // "running only" is a status filter (running, paused and
-                // restarting are what `docker ps` shows), not all=0.
-                target += "all=1&limit=" + std::to_string(limit);
-                std::string filters;
-                if (!opts_.all) filters = "\"status\":[\"running\",\"paused\",\"restarting\"]";
-                if (!before.empty()) {
-                    // API 1.24 moved `before` from a query parameter into filters.
-                    if (version && *version < docker::api_version{1, 24})
-                        target += "&before=" + url_encode(before);
-                    else
-                        filters += std::string(filters.empty() ? "" : ",") + "\"before\":[\"" + before + "\"]";
-                }
-                if (!filters.empty()) target += "&filters=" + url_encode("{" + filters + "}");
-                auto reply = co_await exchange(ep, target, opts_);
-                if (reply.status >= 400) {
-                    const std::string msg = docker::error_message(reply.body);
-                    if (reply.status == 400 && !version_retry) {
-                        if (auto v = docker::version_from_error(msg)) {
-                            version = std::min(*v, docker::client_api_version);
-                            res.detail = ep.url + " (API " + version->str() + ")";
-                            version_retry = true;
-                            restart = true;
-                            break;
-                        }
-                    }
-                    if (!before.empty() && attempt < 3 &&
-                        (reply.status == 404 || msg.find("No such container") != std::string::npos)) {
-                        restart = true;  // the page anchor was removed meanwhile: list again
-                        break;
-                    }
-                    throw docker_failure{{errc::engine_error, "the Docker engine at " + ep.url + " answered " +
-                                                                  std::to_string(reply.status) + " " + reply.reason +
-                                                                  " to GET " + target + ": " + msg}};
-                }
-                std::string why;
-                auto page = docker::parse_containers(reply.body, why);
-                if (!page)
-                    throw docker_failure{{errc::invalid_response,
-                                          "the Docker engine at " + ep.url + " answered GET " + target + " with " +
-                                              why + ": " + docker::error_message(reply.body.substr(0, 120))}};
-                for (auto& p : page->problems) res.warnings.push_back("GET " + target + ": " + p);
-                const std::size_t raw = page->containers.size() + page->problems.size();
-                std::size_t fresh = 0;
-                std::string last;
-                for (auto& c : page->containers) {
-                    last = c.container_id;
-                    if (seen.insert(c.container_id).second) {
-                        items.push_back(std::move(c));
-                        ++fresh;
-                    }
-                }
-                // Stop at a short page, at a page with nothing new (an engine
-                // that ignores `before`) and at an engine that ignores `limit`.
-                if (raw < limit || raw > limit || fresh == 0 || last.empty()) break;
-                before = last;
+        bool renegotiated = false;
+        bool paged = true;
+        int vanished = 0;
+        for (;;) {
+            walk_result w = co_await walk(ep, version, paged, !renegotiated);
+            using end = walk_result::end;
+            if (w.how == end::version_too_new) {
+                // The engine is older than it said (or said nothing): speak its version.
+                version = std::min(w.engine_version, docker::client_api_version);
+                res.detail = ep.url + " (API " + version->str() + ")";
+                renegotiated = true;
+                continue;
             }
-            if (!restart) {
-                res.containers = std::move(items);
-                co_return;
+            if (w.how == end::anchor_vanished) {
+                // Containers were removed while we paged: start again, and
+                // after a few tries ask for the whole list at once.
+                if (++vanished >= 3) {
+                    paged = false;
+                    res.warnings.push_back("containers at " + ep.url +
+                                           " kept disappearing while listing them page by page; listed them in one request");
+                }
+                continue;
             }
+            if (w.how == end::paging_ignored) {
+                paged = false;
+                res.warnings.push_back("the Docker engine at " + ep.url +
+                                       " ignores the 'before' filter when paging; listed the containers in one request");
+                continue;
+            }
+            std::move(w.warnings.begin(), w.warnings.end(), std::back_inserter(res.warnings));
+            if (!opts_.all) {
+                // Running only, even from an engine that ignores the status filter.
+                std::erase_if(w.items, [](const container_item& c) {
+                    return c.state == "created" || c.state == "exited" || c.state == "dead" || c.state == "removing";
+                });
+            }
+            res.containers = std::move(w.items);
+            co_return;
         }
     }
 
@@ -361,7 +430,9 @@ bool parse_docker_host(std::string_view url, docker_endpoint& out, failure& err)
         return true;
     }
     if (scheme == "tcp" || scheme == "http") {
-        auto r = boost::urls::parse_uri(std::string("http://") + std::string(rest));
+        // The url_view refers into its input, which must outlive it.
+        const std::string as_http = "http://" + std::string(rest);
+        auto r = boost::urls::parse_uri(as_http);
         if (!r || r->host().empty()) return bad("a host is missing or malformed");
         out.type = docker_endpoint::kind::tcp;
         out.host = std::string(r->host());

@@ -20,6 +20,14 @@ bool starts_with_icase(std::string_view s, std::string_view prefix) {
     return true;
 }
 
+// Engines normally send valid UTF-8, but one bad byte in one container's
+// name must not lose the whole list: accept it here, sanitise every string.
+json::value parse_lenient(std::string_view body, boost::system::error_code& ec) {
+    json::parse_options opt;
+    opt.allow_invalid_utf8 = true;
+    return json::parse(body, ec, {}, opt);
+}
+
 std::string get_str(const json::object& o, std::string_view key) {
     if (const auto* p = o.if_contains(key); p && p->is_string()) return utf8::sanitize(p->get_string());
     return {};
@@ -56,30 +64,31 @@ std::string canonical_name(std::span<const std::string> names) {
 std::string state_from_status(std::string_view status) {
     // Docker's own wording (container/state.go): "Up ... (Paused)",
     // "Restarting (N) ...", "Removal In Progress", "Dead", "Created",
-    // "Exited (N) ...", and "Up ..." for running.
+    // "Exited (N) ...", and "Up ..." for running. Only the first word
+    // counts ("Upgraded" is not "Up").
     while (!status.empty() && status.front() == ' ') status.remove_prefix(1);
-    if (starts_with_icase(status, "up")) {
-        return status.find("(Paused)") != std::string_view::npos ? "paused" : "running";
-    }
-    if (starts_with_icase(status, "restarting")) return "restarting";
-    if (starts_with_icase(status, "removal")) return "removing";
-    if (starts_with_icase(status, "dead")) return "dead";
-    if (starts_with_icase(status, "created")) return "created";
-    if (starts_with_icase(status, "exited")) return "exited";
-    if (starts_with_icase(status, "paused")) return "paused";
+    const std::string_view word = status.substr(0, status.find_first_of(" ("));
+    auto is = [&](std::string_view w) { return word.size() == w.size() && starts_with_icase(word, w); };
+    if (is("up")) return status.find("(Paused)") != std::string_view::npos ? "paused" : "running";
+    if (is("restarting")) return "restarting";
+    if (is("removal")) return "removing";
+    if (is("dead")) return "dead";
+    if (is("created")) return "created";
+    if (is("exited")) return "exited";
+    if (is("paused")) return "paused";
     return {};
 }
 
 std::optional<page> parse_containers(std::string_view body, std::string& why) {
     boost::system::error_code ec;
-    json::value v = json::parse(body, ec);
+    json::value v = parse_lenient(body, ec);
     if (ec) {
-        why = "the answer is not valid JSON (" + ec.message() + ")";
+        why = "a body that is not valid JSON (" + ec.message() + ")";
         return std::nullopt;
     }
     const auto* arr = v.if_array();
     if (!arr) {
-        why = "the answer is JSON but not an array of containers";
+        why = "JSON that is not an array of containers";
         return std::nullopt;
     }
     page out;
@@ -115,7 +124,7 @@ std::optional<page> parse_containers(std::string_view body, std::string& why) {
 std::string error_message(std::string_view body) {
     std::string text;
     boost::system::error_code ec;
-    json::value v = json::parse(body, ec);
+    json::value v = parse_lenient(body, ec);
     if (!ec && v.is_object()) {
         if (const auto* m = v.get_object().if_contains("message"); m && m->is_string()) text = m->get_string();
     }
@@ -142,7 +151,7 @@ std::optional<api_version> version_from_error(std::string_view m) {
 
 std::optional<api_version> version_from_version_body(std::string_view body) {
     boost::system::error_code ec;
-    json::value v = json::parse(body, ec);
+    json::value v = parse_lenient(body, ec);
     if (ec || !v.is_object()) return std::nullopt;
     const auto* p = v.get_object().if_contains("ApiVersion");
     if (!p || !p->is_string()) return std::nullopt;

@@ -37,9 +37,9 @@ struct page {
     std::vector<std::string> problems;  // entries we could not read, with their index
 };
 
-// Parses a `GET /containers/json` body. Returns nullopt (with `why`) when
-// the body is not a JSON array; malformed entries are skipped and listed in
-// `problems`.
+// Parses a `GET /containers/json` body. Returns nullopt (with `why`, words
+// that fit "the engine answered with <why>") when the body is not a JSON
+// array; malformed entries are skipped and listed in `problems`.
 std::optional<page> parse_containers(std::string_view body, std::string& why);
 
 // The engine's error text from an error response body: JSON {"message":...}
