@@ -15,7 +15,8 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/multiple_exceptions.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -184,12 +185,20 @@ struct agent::impl : std::enable_shared_from_this<agent::impl> {
     }
 
     // Runs refreshes while the schedule asks for them (coalesced reruns).
-    asio::awaitable<void> drive() {
+    // With `until`, returns once that refresh is done and leaves any rerun
+    // to a coroutine of its own, so the caller is answered without waiting
+    // for refreshes that others asked for.
+    asio::awaitable<void> drive(unsigned long long until = 0) {
         for (;;) {
             co_await one_refresh();
             const auto act = schedule.on_refresh_done(std::chrono::steady_clock::now(), uniform());
             notify_waiters();
             if (act != refresh_schedule::action::refresh_now) break;
+            if (until != 0 && schedule.finished() >= until) {
+                auto self = shared_from_this();
+                asio::co_spawn(ex, [self]() -> asio::awaitable<void> { co_await self->drive(); }, asio::detached);
+                break;
+            }
         }
     }
 
@@ -226,7 +235,7 @@ struct agent::impl : std::enable_shared_from_this<agent::impl> {
         auto self = shared_from_this();
         bool drive_here = false;
         const auto target = trigger(drive_here);
-        if (drive_here) co_await drive();
+        if (drive_here) co_await drive(target);
         if (schedule.finished() < target) {
             asio::steady_timer t(ex, asio::steady_timer::time_point::max());
             waiter w{target, &t};
@@ -312,15 +321,25 @@ struct agent::impl : std::enable_shared_from_this<agent::impl> {
     }
 
     asio::awaitable<void> run_all() {
-        using namespace asio::experimental::awaitable_operators;
         auto self = shared_from_this();
         if (up) up->load_pending();
         log.info(std::string("stocktake ") + version_string + " running as client '" + cfg.client.id + "' (" +
                  cfg.client.name + ")" + (cfg.client.server ? ", delivering to " + *cfg.client.server : ", collect only") +
                  (cfg.client.inventory_interval.count() ? ", refresh every " + std::to_string(cfg.client.inventory_interval.count()) + " s"
                                                          : ", no periodic refresh"));
-        auto all = refresh_loop() && upload_loop() && control_loop() && watch_loop();
-        co_await std::move(all);
+        // All four until one fails (the others are then cancelled) or the
+        // run is cancelled. Not `&&`: it would report the first operand's
+        // exception, often a mere cancellation, instead of the real failure.
+        auto group = asio::experimental::make_parallel_group(
+            asio::co_spawn(ex, refresh_loop(), asio::deferred), asio::co_spawn(ex, upload_loop(), asio::deferred),
+            asio::co_spawn(ex, control_loop(), asio::deferred), asio::co_spawn(ex, watch_loop(), asio::deferred));
+        auto wait = group.async_wait(asio::experimental::wait_for_one_error(), asio::deferred);
+        auto [order, e1, e2, e3, e4] = co_await std::move(wait)(asio::use_awaitable);
+        for (auto i : order) {
+            const std::exception_ptr e = i == 0 ? e1 : i == 1 ? e2 : i == 2 ? e3 : e4;
+            if (auto f = real_failure(e)) std::rethrow_exception(f);
+        }
+        throw boost::system::system_error(asio::error::operation_aborted);
     }
 
     // --- JSON -------------------------------------------------------------
