@@ -312,6 +312,17 @@ BOOST_AUTO_TEST_CASE(stale_socket_replaced_live_one_refused) {
     pool.join();
 }
 
+BOOST_AUTO_TEST_CASE(the_embedding_example_runs) {
+    temp_dir d;
+    fs::create_directories(d / "admin");
+    fs::copy(cases_dir() / "05-dpkg-epochs" / "status", d / "admin" / "status");
+    auto r = run_process(STOCKTAKE_EMBED_EXAMPLE, {(d / "admin").string()});
+    BOOST_TEST(r.exit_code == 0, r.err);
+    BOOST_TEST(r.out.find("agent: refresh ") != std::string::npos, r.out);
+    BOOST_TEST(r.out.find("5 packages, 0 containers, no errors") != std::string::npos, r.out);
+    BOOST_TEST(r.out.find("host: event loop drained") != std::string::npos, r.out);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(service_process)
