@@ -94,7 +94,8 @@ struct agent::impl : std::enable_shared_from_this<agent::impl> {
     bool running = false;
     bool stopping = false;
     asio::cancellation_signal run_cancel;
-    std::unique_ptr<uploader> up;
+    std::shared_ptr<uploader> up;
+    asio::steady_timer upload_changed;  // wakes upload_loop when `up` comes or goes
     std::optional<refresh_result> last;
     std::optional<refresh_summary> last_summary;
     std::optional<std::chrono::system_clock::time_point> last_refresh_start;
@@ -109,7 +110,7 @@ struct agent::impl : std::enable_shared_from_this<agent::impl> {
 
     impl(asio::any_io_executor e, asio::any_io_executor p, config c, logger l)
         : ex(e), pool(p), cfg(std::move(c)), log(std::move(l)), schedule(cfg.client.inventory_interval),
-          wake(e, asio::steady_timer::time_point::max()) {
+          wake(e, asio::steady_timer::time_point::max()), upload_changed(e, asio::steady_timer::time_point::max()) {
         sources = std::make_shared<source_set>(make_sources(cfg, pool));
         make_uploader();
     }
@@ -131,13 +132,14 @@ struct agent::impl : std::enable_shared_from_this<agent::impl> {
 
     void make_uploader() {
         if (!cfg.client.server) {
+            if (up) up->retire();
             up.reset();
-            return;
-        }
-        if (up)
+        } else if (up) {
             up->reconfigure(upload_opts());
-        else
-            up = std::make_unique<uploader>(ex, upload_opts(), log);
+        } else {
+            up = std::make_shared<uploader>(ex, upload_opts(), log);
+        }
+        upload_changed.cancel();
     }
 
     // --- refreshing -------------------------------------------------------
@@ -272,13 +274,17 @@ struct agent::impl : std::enable_shared_from_this<agent::impl> {
     }
 
     asio::awaitable<void> upload_loop() {
-        if (!up) {
-            // Nothing to deliver to; wait (without waking up) until the end.
-            asio::steady_timer t(ex, asio::steady_timer::time_point::max());
-            co_await t.async_wait(asio::use_awaitable);
-            co_return;
+        for (;;) {
+            if (auto u = up) {
+                co_await u->run();  // returns when a reload retires it
+                continue;
+            }
+            // Nothing to deliver to: wait (without waking up) for a reload.
+            upload_changed.expires_at(asio::steady_timer::time_point::max());
+            co_await upload_changed.async_wait(asio::as_tuple(asio::use_awaitable));
+            auto cs = co_await asio::this_coro::cancellation_state;
+            if (cs.cancelled() != asio::cancellation_type::none) throw boost::system::system_error(asio::error::operation_aborted);
         }
-        co_await up->run();
     }
 
     asio::awaitable<void> control_loop() {

@@ -132,6 +132,7 @@ struct uploader::impl {
     upload_status st;
     std::mt19937_64 rng{std::random_device{}()};
     std::string last_persist_error;
+    bool retired = false;
 
     impl(asio::any_io_executor e, upload_options o, logger l)
         : ex(e), opts(std::move(o)), log(std::move(l)), wake(e, asio::steady_timer::time_point::max()),
@@ -296,10 +297,16 @@ void uploader::reconfigure(upload_options opts) {
     m.wake.cancel();
 }
 
+void uploader::retire() {
+    impl_->retired = true;
+    impl_->wake.cancel();
+}
+
 asio::awaitable<void> uploader::run() {
     auto self = impl_;  // keeps the state alive while this runs
     auto& m = *self;
     for (;;) {
+        if (m.retired) co_return;
         if (!m.pending) {
             m.wake.expires_at(asio::steady_timer::time_point::max());
             co_await m.wake.async_wait(asio::as_tuple(asio::use_awaitable));  // a submit cancels it

@@ -71,6 +71,9 @@ public:
     // Switches to new options (server, credentials...) from a reload.
     void reconfigure(upload_options opts);
 
+    // Makes run() return (the server was removed from the config).
+    void retire();
+
     struct impl;
 
 private:

@@ -285,6 +285,10 @@ bool apply_defaults(config& c, std::string& error) {
         char host[256] = {};
         if (::gethostname(host, sizeof host - 1) == 0) c.client.name = host;
     }
+    if (c.client.server && !c.client.auth) {
+        error = "client.auth: required when client.server is set ('<auth-id>:<password>', or STOCKTAKE_AUTH)";
+        return false;
+    }
     if (c.client.id.empty() && c.client.server) {
         error = "client.id: not set and /etc/machine-id is missing or empty; set id in [client]";
         return false;
