@@ -338,8 +338,7 @@ asio::awaitable<void> handle_agent_get(http_server::impl& self, const Header& re
         x.res.content_length(meta->size);
         co_return;
     }
-    std::string key = id;
-    auto rec = co_await self.db.async_get(std::move(key), asio::use_awaitable);
+    auto rec = co_await self.db.async_get(id, asio::use_awaitable);
     if (!rec) {
         set_error(x, http::status::not_found, "not_found", "no inventory for client '" + id + "'");
         co_return;
@@ -365,8 +364,7 @@ asio::awaitable<void> handle_api_get(http_server::impl& self, const route& r, ex
         set_json(x, http::status::ok, std::move(body));
         co_return;
     }
-    std::string key = r.id;
-    auto rec = co_await self.db.async_get(std::move(key), asio::use_awaitable);
+    auto rec = co_await self.db.async_get(r.id, asio::use_awaitable);
     if (!rec) {
         set_error(x, http::status::not_found, "not_found", "no client '" + r.id + "'");
         co_return;

@@ -94,8 +94,11 @@ public:
     // handler's associated executor, after the transaction holding this
     // write has committed (or failed). Not cancellable: once queued a write
     // runs to its end, so a 204 always means "on disk".
+    //
+    // Arguments are taken by reference so that no temporary lives inside
+    // the caller's co_await expression (GCC 12 mishandles those).
     template <class Token>
-    auto async_put(put_request req, Token&& token) {
+    auto async_put(put_request&& req, Token&& token) {
         return boost::asio::async_initiate<Token, void(put_outcome)>(
             [this](auto handler, put_request r) {
                 auto done = bind_completion<put_outcome>(std::move(handler));
@@ -106,7 +109,7 @@ public:
 
     // async_get(id, token): void(std::exception_ptr, std::optional<client_record>).
     template <class Token>
-    auto async_get(std::string id, Token&& token) {
+    auto async_get(const std::string& id, Token&& token) {
         using R = std::optional<client_record>;
         return boost::asio::async_initiate<Token, void(std::exception_ptr, R)>(
             [this](auto handler, std::string i) {
@@ -122,7 +125,7 @@ public:
                     done(ep, std::move(r));
                 });
             },
-            token, std::move(id));
+            token, std::string(id));
     }
 
     // async_list(token): void(std::exception_ptr, std::vector<client_record>), ordered by id.

@@ -2,6 +2,9 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <boost/asio/ssl/error.hpp>
 
 namespace stocktake::server {
 namespace {
@@ -34,6 +37,12 @@ std::shared_ptr<boost::asio::ssl::context> make_server_tls_context(const std::st
         return nullptr;
     }
     ctx->use_private_key_file(key_file, ssl::context::pem, ec);
+    if (ec && ec.category() == boost::asio::error::get_ssl_category() &&
+        ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH) {
+        ERR_clear_error();
+        err = {false, "the private key in '" + key_file + "' does not match the certificate in '" + cert_file + "'"};
+        return nullptr;
+    }
     if (ec) {
         err = {false, "cannot load the private key from '" + key_file + "' (unencrypted PEM expected): " + openssl_reason(ec)};
         return nullptr;
