@@ -17,4 +17,8 @@ std::string sanitize(std::string_view s);
 // In-place variant; a no-op (and no allocation) for valid input.
 void sanitize_in_place(std::string& s);
 
+// UTF-16 (as Windows' wide-character API gives it) to UTF-8. A lone
+// surrogate becomes U+FFFD; NULs are kept (callers strip terminators).
+std::string from_utf16(std::u16string_view s);
+
 }  // namespace stocktake::utf8
