@@ -5,6 +5,7 @@
 #include "http_client.hpp"
 #include "server_fixture.hpp"
 
+#include "stocktake/core/digest.hpp"
 #include "stocktake/core/inventory_json.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -351,6 +352,7 @@ BOOST_AUTO_TEST_CASE(conditional_requests) {
         const auto gr = co_await c.request(g);
         BOOST_TEST(gr.result_int() == 200);
         BOOST_TEST(gr.body() == inv);
+        BOOST_TEST(gr[http::field::etag] == tag);
 
         // Unchanged PUT with If-None-Match: 412 and nothing written.
         const auto commits = f.srv->db().commits();
@@ -372,6 +374,57 @@ BOOST_AUTO_TEST_CASE(conditional_requests) {
         bad.set(http::field::if_match, "no-quotes");
         BOOST_TEST((co_await c.request(bad)).result_int() == 400);
         BOOST_TEST(f.srv->db().lookup("web-c")->etag == server::to_hex(server::sha256(inv2)));
+    });
+}
+
+BOOST_AUTO_TEST_CASE(patch_refreshes_an_unchanged_inventory) {
+    fixture f;
+    f.run([&]() -> asio::awaitable<void> {
+        auto c = f.client();
+        const std::string inv = test::sample_inventory(0);
+        std::string why;
+        const std::string hash = stocktake::content_hash(*inventory_from_json(test::parse_json(inv), why));
+        const std::string later = "2031-02-03T04:05:06.123456789Z";
+        const std::string patch = R"({"refreshed":")" + later + R"(","content_sha256":")" + hash + "\"}";
+        auto patch_req = [&](std::string_view id, std::string_view auth, std::string body) {
+            auto r = make_request(http::verb::patch, inventory_target(id), auth, std::move(body));
+            r.set(http::field::content_type, "application/merge-patch+json");
+            return r;
+        };
+        // Nothing stored yet: 404, the agent then PUTs.
+        auto p0 = patch_req("web-p", test::agent_a, patch);
+        BOOST_TEST((co_await c.request(p0)).result_int() == 404);
+        BOOST_TEST((co_await put(c, "web-p", test::agent_a, inv)).result_int() == 204);
+
+        auto p1 = patch_req("web-p", test::agent_a, patch);
+        const auto r1 = co_await c.request(p1);
+        BOOST_TEST_REQUIRE(r1.result_int() == 204, r1.body());
+        const std::string expected = test::sample_inventory_refreshed(later);
+        BOOST_TEST(r1[http::field::etag] == "\"" + server::to_hex(server::sha256(expected)) + "\"");
+        const auto g = co_await get(c, "/api/v1/clients/web-p");
+        BOOST_TEST(test::parse_json(g.body()).at("data").at("inventory") == test::parse_json(expected));
+        BOOST_TEST(c.connected());
+
+        // Another content hash: 412, nothing changes.
+        auto p2 = patch_req("web-p", test::agent_a, R"({"refreshed":"2032-01-01T00:00:00Z","content_sha256":")" +
+                                                        std::string(64, '0') + "\"}");
+        const auto r2 = co_await c.request(p2);
+        BOOST_TEST(r2.result_int() == 412);
+        BOOST_TEST(error_code_of(r2) == "precondition_failed");
+        // Someone else's client: 403; a malformed patch: 400; gzip works.
+        auto p3 = patch_req("web-p", test::agent_b, patch);
+        BOOST_TEST((co_await c.request(p3)).result_int() == 403);
+        auto p4 = patch_req("web-p", test::agent_a, R"({"refreshed":"2032-01-01T00:00:00Z"})");
+        BOOST_TEST((co_await c.request(p4)).result_int() == 400);
+        auto p5 = patch_req("web-p", test::agent_a, test::gzip(patch));
+        p5.set(http::field::content_encoding, "gzip");
+        BOOST_TEST((co_await c.request(p5)).result_int() == 204);
+        const auto g2 = co_await get(c, "/api/v1/clients/web-p");
+        BOOST_TEST(test::parse_json(g2.body()).at("data").at("inventory") == test::parse_json(expected));
+        // After a real change the old hash no longer applies.
+        BOOST_TEST((co_await put(c, "web-p", test::agent_a, test::big_inventory(3))).result_int() == 204);
+        auto p6 = patch_req("web-p", test::agent_a, patch);
+        BOOST_TEST((co_await c.request(p6)).result_int() == 412);
     });
 }
 

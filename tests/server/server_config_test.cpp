@@ -4,6 +4,8 @@
 #include "http_client.hpp"
 #include "server_fixture.hpp"
 
+#include "stocktake/core/digest.hpp"
+#include "stocktake/core/inventory_json.hpp"
 #include "stocktake/server/api.hpp"
 #include "stocktake/server/credentials.hpp"
 #include "stocktake/server/decoder.hpp"
@@ -317,16 +319,45 @@ BOOST_AUTO_TEST_CASE(entity_tags_and_preconditions) {
 }
 
 BOOST_AUTO_TEST_CASE(inventory_validation_names_the_key) {
-    std::string stored, etag, why;
-    BOOST_TEST(validate_inventory_body(test::sample_inventory(), stored, etag, why), why);
+    std::string stored, etag, content, why;
+    BOOST_TEST(validate_inventory_body(test::sample_inventory(), stored, etag, content, why), why);
     BOOST_TEST(stored == test::sample_inventory());
     BOOST_TEST(etag == to_hex(sha256(stored)));
     BOOST_TEST(etag.size() == 64u);
+    // The content hash ignores `refreshed`, and is the agent's (core) one.
+    std::string stored2, etag2, content2;
+    BOOST_TEST(validate_inventory_body(test::sample_inventory_refreshed("2030-01-01T00:00:00.000000001Z"), stored2, etag2,
+                                       content2, why), why);
+    BOOST_TEST(content2 == content);
+    BOOST_TEST(etag2 != etag);
+    BOOST_TEST(content == stocktake::content_hash(*inventory_from_json(test::parse_json(stored), why)));
     BOOST_TEST(!validate_inventory_body("{\"refreshed\":\"2024-01-01T00:00:00Z\",\"software_inventory\":[{\"package\":1}]}",
-                                        stored, etag, why));
+                                        stored, etag, content, why));
     BOOST_TEST(why.find("software_inventory[0].package") != std::string::npos, why);
-    BOOST_TEST(!validate_inventory_body("{not json", stored, etag, why));
+    BOOST_TEST(!validate_inventory_body("{not json", stored, etag, content, why));
     BOOST_TEST(why.find("not JSON") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(refresh_patches) {
+    refresh_patch p;
+    std::string why;
+    const std::string hash(64, 'a');
+    BOOST_TEST(parse_refresh_patch(R"({"refreshed":"2024-09-18T13:29:40.834378519Z","content_sha256":")" + hash + "\"}", p, why), why);
+    BOOST_TEST(p.refreshed == "2024-09-18T13:29:40.834378519Z");
+    BOOST_TEST(p.content_sha256 == hash);
+    BOOST_TEST(!parse_refresh_patch(R"({"refreshed":"soon","content_sha256":")" + hash + "\"}", p, why));
+    BOOST_TEST(why.starts_with("refreshed:"));
+    BOOST_TEST(!parse_refresh_patch(R"({"refreshed":"2024-09-18T13:29:40Z","content_sha256":"ABC"})", p, why));
+    BOOST_TEST(why.starts_with("content_sha256:"));
+    BOOST_TEST(!parse_refresh_patch(R"({"refreshed":"2024-09-18T13:29:40Z","content_sha256":")" + hash +
+                                        R"(","software_inventory":[]})", p, why));
+    BOOST_TEST(why.starts_with("software_inventory:"));
+    BOOST_TEST(!parse_refresh_patch("[]", p, why));
+
+    std::string out, etag;
+    BOOST_TEST(with_refreshed(R"({"refreshed":"a","x":1})", "b", out, etag, why));
+    BOOST_TEST(out == R"({"refreshed":"b","x":1})");
+    BOOST_TEST(etag == to_hex(sha256(out)));
 }
 
 BOOST_AUTO_TEST_CASE(client_names) {

@@ -22,6 +22,12 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 namespace bp = boost::process::v2;
 
+std::string sample_inventory_refreshed(const std::string& refreshed) {
+    auto v = json::parse(sample_inventory(0));
+    v.as_object()["refreshed"] = refreshed;
+    return json::serialize(v);
+}
+
 std::string sample_inventory(int variant) {
     json::object inv;
     inv["refreshed"] = "2024-09-18T13:29:40." + std::to_string(100000000 + variant) + "Z";

@@ -27,6 +27,8 @@ inline constexpr const char* api_user = "admin:api-secret";
 // An inventory object as the agent sends it (compact Boost.JSON text),
 // with UTF-8, a container, an errors entry and an extra key.
 std::string sample_inventory(int variant = 0);
+// The same content as sample_inventory(0) with another `refreshed`.
+std::string sample_inventory_refreshed(const std::string& refreshed);
 // A larger one: `packages` software entries.
 std::string big_inventory(std::size_t packages, int variant = 0);
 

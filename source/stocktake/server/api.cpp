@@ -1,5 +1,6 @@
 #include "stocktake/server/api.hpp"
 
+#include "stocktake/core/digest.hpp"
 #include "stocktake/core/inventory_json.hpp"
 #include "stocktake/core/utf8.hpp"
 #include "stocktake/server/credentials.hpp"
@@ -92,7 +93,8 @@ precondition evaluate_preconditions(bool get_or_head, const etag_condition& if_m
     return precondition::proceed;
 }
 
-bool validate_inventory_body(std::string_view body, std::string& stored, std::string& etag_hex, std::string& why) {
+bool validate_inventory_body(std::string_view body, std::string& stored, std::string& etag_hex, std::string& content,
+                             std::string& why) {
     boost::system::error_code ec;
     json::parse_options opt;
     opt.max_depth = 64;
@@ -101,9 +103,55 @@ bool validate_inventory_body(std::string_view body, std::string& stored, std::st
         why = "the body is not JSON: " + ec.message();
         return false;
     }
-    if (!inventory_from_json(v, why)) return false;
+    const auto inv = inventory_from_json(v, why);
+    if (!inv) return false;
     stored = json::serialize(v);
     etag_hex = to_hex(sha256(stored));
+    content = content_hash(*inv);
+    return true;
+}
+
+bool parse_refresh_patch(std::string_view body, refresh_patch& out, std::string& why) {
+    boost::system::error_code ec;
+    const json::value v = json::parse(body, ec);
+    const auto* o = ec ? nullptr : v.if_object();
+    if (!o) {
+        why = "the body must be {\"refreshed\": ..., \"content_sha256\": ...}";
+        return false;
+    }
+    for (const auto& kv : *o) {
+        if (kv.key() != "refreshed" && kv.key() != "content_sha256") {
+            why = std::string(kv.key()) + ": only refreshed and content_sha256 can be patched; PUT the whole inventory";
+            return false;
+        }
+    }
+    const auto* r = o->if_contains("refreshed");
+    const auto* h = o->if_contains("content_sha256");
+    if (!r || !r->is_string() || !parse_rfc3339(r->get_string())) {
+        why = "refreshed: expected an RFC 3339 time";
+        return false;
+    }
+    if (!h || !h->is_string() || h->get_string().size() != 64 ||
+        h->get_string().find_first_not_of("0123456789abcdef") != json::string::npos) {
+        why = "content_sha256: expected 64 lower-case hex digits";
+        return false;
+    }
+    out.refreshed = std::string(r->get_string());
+    out.content_sha256 = std::string(h->get_string());
+    return true;
+}
+
+bool with_refreshed(std::string_view stored, std::string_view refreshed, std::string& out, std::string& etag_hex,
+                    std::string& why) {
+    boost::system::error_code ec;
+    json::value v = json::parse(stored, ec);
+    if (ec || !v.is_object()) {
+        why = "the stored inventory is not a JSON object";
+        return false;
+    }
+    v.get_object()["refreshed"] = refreshed;  // an existing key keeps its place
+    out = json::serialize(v);
+    etag_hex = to_hex(sha256(out));
     return true;
 }
 

@@ -15,9 +15,20 @@
 //   PUT  If-Match: "<tag>" | *        -> 412 unless the stored tag matches
 //   PUT  If-None-Match: "<tag>" | *   -> 412 if the stored tag matches
 // If-Match uses the strong comparison, If-None-Match the weak one; a
-// failed precondition never changes anything. The cheap way for an agent
-// not to resend an unchanged inventory is HEAD with If-None-Match: 304
-// means the server has exactly that inventory, and the body is never sent.
+// failed precondition never changes anything. HEAD with If-None-Match
+// answers 304 when the server has exactly that inventory text.
+//
+// Unchanged inventories (what the agent does). Two collections of the same
+// host differ in `refreshed` even when nothing else changed, so the agent
+// keeps the *content hash* of the last acknowledged inventory:
+// stocktake::content_hash (core/digest.hpp), SHA-256 of the canonical JSON
+// without `refreshed`. When a new inventory has the same content hash it
+// sends
+//   PATCH /api/v1/clients/{id}/inventory
+//   {"refreshed": "<RFC 3339>", "content_sha256": "<hex>"}
+// and the server, if the stored inventory has that content hash, replaces
+// only `refreshed` (204 with the new ETag); otherwise 412 (content differs)
+// or 404 (nothing stored), and the agent PUTs the whole inventory.
 
 #include <optional>
 #include <string>
@@ -66,9 +77,22 @@ precondition evaluate_preconditions(bool get_or_head, const etag_condition& if_m
                                     const etag_condition& if_none_match, const std::optional<std::string>& current);
 
 // Parses and validates an inventory body. On success fills `stored` with
-// the text to store and `etag_hex` with its SHA-256; else `why` names the
-// offending key (or says the body is not JSON).
-bool validate_inventory_body(std::string_view body, std::string& stored, std::string& etag_hex, std::string& why);
+// the text to store, `etag_hex` with its SHA-256 and `content_hash` with
+// stocktake::content_hash of it; else `why` names the offending key (or
+// says the body is not JSON).
+bool validate_inventory_body(std::string_view body, std::string& stored, std::string& etag_hex, std::string& content_hash,
+                             std::string& why);
+
+// The PATCH body {"refreshed": ..., "content_sha256": ...}.
+struct refresh_patch {
+    std::string refreshed;
+    std::string content_sha256;
+};
+bool parse_refresh_patch(std::string_view body, refresh_patch& out, std::string& why);
+
+// `stored` with its `refreshed` replaced (key order kept); `etag_hex` of the result.
+bool with_refreshed(std::string_view stored, std::string_view refreshed, std::string& out, std::string& etag_hex,
+                    std::string& why);
 
 // {"id":...,"name":...,"inventory":<stored text>}
 std::string client_object(std::string_view id, std::string_view name, std::string_view inventory);

@@ -189,42 +189,32 @@ bool conditions(const Header& req, etag_condition& if_match, etag_condition& if_
     return true;
 }
 
-// The agent's PUT, after authentication: checks what it can before the
-// body is read, reads and decodes the body within max_body, validates it
-// and hands it to the store.
+// Reads and decodes the request body within `limit` decoded bytes (after
+// Expect: 100-continue, if asked). False when `x` already holds the
+// answer (415, 413, 400) or the exchange was abandoned.
 template <class Stream>
-asio::awaitable<void> handle_put(http_server::impl& self, connection& conn, Stream& stream, beast::flat_buffer& buf,
-                                 http::request_parser<http::buffer_body>& parser, const std::string& id, exchange& x) {
+asio::awaitable<bool> read_body(http_server::impl& self, connection& conn, Stream& stream, beast::flat_buffer& buf,
+                                http::request_parser<http::buffer_body>& parser, std::size_t limit, exchange& x,
+                                std::string& out) {
     auto& lowest = beast::get_lowest_layer(stream);
     const auto& req = parser.get();
+    // Content-Type is not checked: whatever it says, the body must parse
+    // (curl's default form type included).
     const auto coding = parse_content_encoding(req[http::field::content_encoding]);
     if (!coding) {
         set_error(x, http::status::unsupported_media_type, "unsupported_media_type",
                   "Content-Encoding must be gzip, deflate or identity");
         x.res.set(http::field::accept_encoding, "gzip, deflate");
-        co_return;
+        co_return false;
     }
-    // Content-Type is not checked: whatever it says, the body must parse as
-    // an inventory (curl's default form type included).
-    etag_condition if_match, if_none_match;
-    if (!conditions(req, if_match, if_none_match, x)) co_return;
-    const auto meta = self.db.lookup(id);
-    if (meta && meta->auth_id != x.who) {
-        set_error(x, http::status::forbidden, "forbidden", "client '" + id + "' belongs to another auth id");
-        co_return;
-    }
-    // Checked again inside the write's transaction; this early check spares the body.
-    const std::optional<std::string> current = meta ? std::optional<std::string>(meta->etag) : std::nullopt;
-    if (evaluate_preconditions(false, if_match, if_none_match, current) == precondition::failed) {
-        set_error(x, http::status::precondition_failed, "precondition_failed", "the stored inventory does not meet If-Match/If-None-Match");
-        if (meta) x.res.set(http::field::etag, quote_etag(meta->etag));
-        co_return;
-    }
-    const auto declared = parser.content_length();
-    if (*coding == content_coding::identity && declared && *declared > self.cfg.max_body) {
+    const auto too_large = [&] {
         set_error(x, http::status::payload_too_large, "payload_too_large",
-                  "the body is larger than max_body (" + std::to_string(self.cfg.max_body) + " bytes)");
-        co_return;
+                  "the body is larger than max_body (" + std::to_string(limit) + " bytes)");
+    };
+    const auto declared = parser.content_length();
+    if (*coding == content_coding::identity && declared && *declared > limit) {
+        too_large();
+        co_return false;
     }
     if (beast::iequals(req[http::field::expect], "100-continue")) {
         http::response<http::empty_body> cont{http::status::continue_, 11};
@@ -232,11 +222,10 @@ asio::awaitable<void> handle_put(http_server::impl& self, connection& conn, Stre
         auto [ec, n] = co_await http::async_write(stream, cont, nothrow);
         if (ec) {
             x.abort = true;
-            co_return;
+            co_return false;
         }
     }
-
-    body_decoder dec(*coding, self.cfg.max_body);
+    body_decoder dec(*coding, limit);
     std::vector<char> chunk(chunk_size);
     lowest.expires_after(self.cfg.request_timeout);
     while (!parser.is_done()) {
@@ -249,17 +238,16 @@ asio::awaitable<void> handle_put(http_server::impl& self, connection& conn, Stre
         if (got > 0 && dec.feed(std::string_view(chunk.data(), got)) != body_decoder::status::ok) break;
         if (conn.forced) {
             x.abort = true;
-            co_return;
+            co_return false;
         }
         if (ec == http::error::body_limit) {
-            set_error(x, http::status::payload_too_large, "payload_too_large",
-                      "the body is larger than max_body (" + std::to_string(self.cfg.max_body) + " bytes)");
-            co_return;
+            too_large();
+            co_return false;
         }
         if (ec) {
             x.abort = true;  // timeout or the peer went away: nobody to answer
             x.note = "body: " + ec.message();
-            co_return;
+            co_return false;
         }
     }
     x.body_consumed = parser.is_done();
@@ -267,27 +255,43 @@ asio::awaitable<void> handle_put(http_server::impl& self, connection& conn, Stre
         case body_decoder::status::ok: break;
         case body_decoder::status::too_large:
             set_error(x, http::status::payload_too_large, "payload_too_large", dec.problem());
-            co_return;
-        case body_decoder::status::corrupt: set_error(x, http::status::bad_request, "bad_request", dec.problem()); co_return;
+            co_return false;
+        case body_decoder::status::corrupt: set_error(x, http::status::bad_request, "bad_request", dec.problem()); co_return false;
     }
     if (conn.forced) {
         x.abort = true;
-        co_return;
+        co_return false;
     }
+    out = std::move(dec.output());
+    co_return true;
+}
 
-    put_request put;
-    put.id = id;
-    put.auth_id = x.who;
-    std::string why;
-    if (!validate_inventory_body(dec.output(), put.inventory, put.etag, why)) {
-        set_error(x, http::status::bad_request, "invalid_inventory", why);
-        co_return;
+// Owner and precondition checks made before a body is read; the store
+// makes them again inside the write's transaction.
+template <class Header>
+bool early_checks(http_server::impl& self, const Header& req, const std::string& id, exchange& x,
+                  etag_condition& if_match, etag_condition& if_none_match, std::optional<client_meta>& meta) {
+    if (!conditions(req, if_match, if_none_match, x)) return false;
+    meta = self.db.lookup(id);
+    if (meta && meta->auth_id != x.who) {
+        set_error(x, http::status::forbidden, "forbidden", "client '" + id + "' belongs to another auth id");
+        return false;
     }
-    { std::string().swap(dec.output()); }  // the decoded body is no longer needed
+    const std::optional<std::string> current = meta ? std::optional<std::string>(meta->etag) : std::nullopt;
+    if (evaluate_preconditions(false, if_match, if_none_match, current) == precondition::failed) {
+        set_error(x, http::status::precondition_failed, "precondition_failed",
+                  "the stored inventory does not meet If-Match/If-None-Match");
+        if (meta) x.res.set(http::field::etag, quote_etag(meta->etag));
+        return false;
+    }
+    return true;
+}
+
+template <class Header>
+asio::awaitable<void> store_inventory(http_server::impl& self, const Header& req, put_request& put, exchange& x) {
     if (const auto it = req.find("X-Stocktake-Client-Name"); it != req.end()) put.name = clean_client_name(it->value());
-    put.if_match = std::move(if_match);
-    put.if_none_match = std::move(if_none_match);
     const std::string etag = put.etag;
+    const std::string id = put.id;
     const put_outcome out = co_await self.db.async_put(std::move(put), asio::use_awaitable);
     switch (out.status) {
         case put_status::stored:
@@ -300,13 +304,88 @@ asio::awaitable<void> handle_put(http_server::impl& self, connection& conn, Stre
             break;
         case put_status::precondition_failed:
             set_error(x, http::status::precondition_failed, "precondition_failed",
-                      "the stored inventory does not meet If-Match/If-None-Match");
+                      "the stored inventory does not meet the request's preconditions");
             break;
         case put_status::failed:
             set_error(x, http::status::internal_server_error, "internal_error", "the inventory could not be stored");
             x.note = "store: " + out.message;
             break;
     }
+}
+
+// The agent's PUT, after authentication: checks what it can before the
+// body is read, reads and decodes the body within max_body, validates it
+// and hands it to the store.
+template <class Stream>
+asio::awaitable<void> handle_put(http_server::impl& self, connection& conn, Stream& stream, beast::flat_buffer& buf,
+                                 http::request_parser<http::buffer_body>& parser, const std::string& id, exchange& x) {
+    const auto& req = parser.get();
+    etag_condition if_match, if_none_match;
+    std::optional<client_meta> meta;
+    if (!early_checks(self, req, id, x, if_match, if_none_match, meta)) co_return;
+    std::string body;
+    if (!co_await read_body(self, conn, stream, buf, parser, self.cfg.max_body, x, body)) co_return;
+    put_request put;
+    put.id = id;
+    put.auth_id = x.who;
+    std::string why;
+    if (!validate_inventory_body(body, put.inventory, put.etag, put.content_hash, why)) {
+        set_error(x, http::status::bad_request, "invalid_inventory", why);
+        co_return;
+    }
+    { std::string().swap(body); }  // the decoded body is no longer needed
+    put.if_match = std::move(if_match);
+    put.if_none_match = std::move(if_none_match);
+    co_await store_inventory(self, req, put, x);
+}
+
+// PATCH /api/v1/clients/{id}/inventory: the agent's "same content, new
+// refresh time" (see api.hpp). Applied only when the stored inventory has
+// the content hash the agent names; 412 tells it to PUT the whole thing.
+template <class Stream>
+asio::awaitable<void> handle_patch(http_server::impl& self, connection& conn, Stream& stream, beast::flat_buffer& buf,
+                                   http::request_parser<http::buffer_body>& parser, const std::string& id, exchange& x) {
+    const auto& req = parser.get();
+    etag_condition if_match, if_none_match;
+    std::optional<client_meta> meta;
+    if (!early_checks(self, req, id, x, if_match, if_none_match, meta)) co_return;
+    std::string body;
+    if (!co_await read_body(self, conn, stream, buf, parser, std::min<std::size_t>(self.cfg.max_body, 64 * 1024), x, body))
+        co_return;
+    refresh_patch patch;
+    std::string why;
+    if (!parse_refresh_patch(body, patch, why)) {
+        set_error(x, http::status::bad_request, "bad_request", why);
+        co_return;
+    }
+    if (!meta) {
+        set_error(x, http::status::not_found, "not_found", "no inventory for client '" + id + "': PUT it whole");
+        co_return;
+    }
+    if (meta->content_hash != patch.content_sha256) {
+        set_error(x, http::status::precondition_failed, "precondition_failed",
+                  "the stored inventory has other content: PUT it whole");
+        x.res.set(http::field::etag, quote_etag(meta->etag));
+        co_return;
+    }
+    auto rec = co_await self.db.async_get(id, asio::use_awaitable);
+    if (!rec || rec->etag != meta->etag) {
+        set_error(x, http::status::precondition_failed, "precondition_failed", "the stored inventory changed meanwhile: PUT it whole");
+        co_return;
+    }
+    put_request put;
+    put.id = id;
+    put.auth_id = x.who;
+    put.content_hash = meta->content_hash;
+    if (!with_refreshed(rec->inventory, patch.refreshed, put.inventory, put.etag, why)) {
+        set_error(x, http::status::internal_server_error, "internal_error", "the stored inventory cannot be read");
+        x.note = why;
+        co_return;
+    }
+    // Compare-and-swap: only if nobody replaced it since we read it.
+    put.if_match.present = true;
+    put.if_match.tags.push_back(entity_tag{rec->etag, false});
+    co_await store_inventory(self, req, put, x);
 }
 
 // HEAD/GET /api/v1/clients/{id}/inventory for the agent that owns it.
@@ -387,11 +466,14 @@ asio::awaitable<void> handle(http_server::impl& self, connection& conn, Stream& 
                           "invalid client id (1 to 256 bytes of UTF-8, no control characters or '/')");
                 break;
             case route::client_inventory:
-                if (method != http::verb::put && method != http::verb::get && method != http::verb::head) {
-                    method_not_allowed(x, "PUT, GET, HEAD");
+                if (method != http::verb::put && method != http::verb::patch && method != http::verb::get &&
+                    method != http::verb::head) {
+                    method_not_allowed(x, "PUT, PATCH, GET, HEAD");
                 } else if (authenticate(self.clients, req, x)) {
                     if (method == http::verb::put)
                         co_await handle_put(self, conn, stream, buf, parser, r.id, x);
+                    else if (method == http::verb::patch)
+                        co_await handle_patch(self, conn, stream, buf, parser, r.id, x);
                     else
                         co_await handle_agent_get(self, req, r.id, x);
                 }

@@ -35,8 +35,11 @@ public:
                   name       TEXT NOT NULL,
                   inventory  TEXT NOT NULL,   -- the inventory object, JSON text as stored
                   updated_at TEXT NOT NULL,   -- RFC 3339 UTC, when the server stored it
-                  etag       TEXT NOT NULL    -- hex SHA-256 of inventory
+                  etag       TEXT NOT NULL,   -- hex SHA-256 of inventory
+                  content_hash TEXT NOT NULL DEFAULT ''  -- SHA-256 of the inventory without `refreshed`
                 ))");
+        if (query_text("SELECT count(*) FROM pragma_table_info('clients') WHERE name = 'content_hash'") == "0")
+            exec("ALTER TABLE clients ADD COLUMN content_hash TEXT NOT NULL DEFAULT ''");
         exec("PRAGMA user_version=1");
     }
     ~database() {
@@ -83,14 +86,14 @@ public:
     }
 
     std::optional<client_meta> meta(std::string_view id) {
-        if (!select_meta_) select_meta_ = prepare("SELECT auth_id, name, etag, length(CAST(inventory AS BLOB)) FROM clients WHERE id = ?1");
+        if (!select_meta_) select_meta_ = prepare("SELECT auth_id, name, etag, length(CAST(inventory AS BLOB)), content_hash FROM clients WHERE id = ?1");
         sqlite3_reset(select_meta_);
         bind(select_meta_, 1, id);
         std::optional<client_meta> out;
         const int rc = sqlite3_step(select_meta_);
         if (rc == SQLITE_ROW)
             out = client_meta{column(select_meta_, 0), column(select_meta_, 1), column(select_meta_, 2),
-                              static_cast<std::size_t>(sqlite3_column_int64(select_meta_, 3))};
+                              static_cast<std::size_t>(sqlite3_column_int64(select_meta_, 3)), column(select_meta_, 4)};
         else if (rc != SQLITE_DONE)
             fail("select");
         sqlite3_reset(select_meta_);
@@ -100,10 +103,11 @@ public:
 
     void upsert(const put_request& r, std::string_view name, std::string_view now) {
         if (!upsert_)
-            upsert_ = prepare(R"(INSERT INTO clients (id, auth_id, name, inventory, updated_at, etag)
-                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            upsert_ = prepare(R"(INSERT INTO clients (id, auth_id, name, inventory, updated_at, etag, content_hash)
+                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                                  ON CONFLICT(id) DO UPDATE SET name = excluded.name, inventory = excluded.inventory,
-                                   updated_at = excluded.updated_at, etag = excluded.etag)");
+                                   updated_at = excluded.updated_at, etag = excluded.etag,
+                                   content_hash = excluded.content_hash)");
         sqlite3_reset(upsert_);
         bind(upsert_, 1, r.id);
         bind(upsert_, 2, r.auth_id);
@@ -111,6 +115,7 @@ public:
         bind(upsert_, 4, r.inventory);
         bind(upsert_, 5, now);
         bind(upsert_, 6, r.etag);
+        bind(upsert_, 7, r.content_hash);
         if (sqlite3_step(upsert_) != SQLITE_DONE) {
             sqlite3_reset(upsert_);
             fail("write");
@@ -126,7 +131,7 @@ public:
             if (!id.empty()) bind(st, 1, id);
             int rc;
             while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                f(client_record{column(st, 0), column(st, 1), column(st, 2), column(st, 3), column(st, 4), column(st, 5)});
+                f(client_record{column(st, 0), column(st, 1), column(st, 2), column(st, 3), column(st, 5), column(st, 4)});
             }
             if (rc != SQLITE_DONE) fail("read");
         } catch (...) {
@@ -153,11 +158,12 @@ constexpr const char* record_columns = "SELECT id, auth_id, name, inventory, upd
 store::store(const std::string& data_dir, logger log)
     : path_((std::filesystem::path(data_dir) / "stocktake.db").string()), log_(std::move(log)) {
     db_ = std::make_unique<database>(path_);
-    sqlite3_stmt* st = db_->prepare("SELECT id, auth_id, name, etag, length(CAST(inventory AS BLOB)) FROM clients");
+    sqlite3_stmt* st =
+        db_->prepare("SELECT id, auth_id, name, etag, length(CAST(inventory AS BLOB)), content_hash FROM clients");
     while (sqlite3_step(st) == SQLITE_ROW)
         meta_.emplace(database::column(st, 0),
                       client_meta{database::column(st, 1), database::column(st, 2), database::column(st, 3),
-                                  static_cast<std::size_t>(sqlite3_column_int64(st, 4))});
+                                  static_cast<std::size_t>(sqlite3_column_int64(st, 4)), database::column(st, 5)});
     sqlite3_finalize(st);
     thread_ = std::thread([this] { worker(); });
 }
@@ -245,7 +251,7 @@ void store::apply_batch(std::vector<pending_put>& batch) {
             const std::string name = r.name ? *r.name : (m ? m->name : r.id);
             db_->upsert(r, name, now);
             out[i] = {put_status::stored, !m, {}, {}};
-            updates.emplace_back(r.id, client_meta{r.auth_id, name, r.etag, r.inventory.size()});
+            updates.emplace_back(r.id, client_meta{r.auth_id, name, r.etag, r.inventory.size(), r.content_hash});
         }
         db_->exec("COMMIT");
     } catch (const std::exception& e) {

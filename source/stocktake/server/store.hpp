@@ -41,8 +41,9 @@ namespace stocktake::server {
 struct client_meta {
     std::string auth_id;
     std::string name;
-    std::string etag;        // hex digest of the stored inventory
-    std::size_t size = 0;    // bytes of the stored inventory text
+    std::string etag;          // hex digest of the stored inventory text
+    std::size_t size = 0;      // bytes of the stored inventory text
+    std::string content_hash;  // stocktake::content_hash (without `refreshed`)
 };
 
 struct client_record {
@@ -60,6 +61,7 @@ struct put_request {
     std::optional<std::string> name;  // from X-Stocktake-Client-Name
     std::string inventory;            // validated, re-serialised JSON
     std::string etag;                 // hex SHA-256 of `inventory`
+    std::string content_hash;         // stocktake::content_hash of it
     etag_condition if_match;
     etag_condition if_none_match;
 };
