@@ -9,8 +9,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
+#include <string_view>
 #include <tuple>
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +23,92 @@ namespace {
 
 bool all_digits(std::string_view s) {
     return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// The bytes of a file to parse: big regular files (status is ~1 MB on a
+// desktop, tens of MB on a build server) are mapped rather than copied,
+// everything else is read with read_file. dpkg never rewrites a database
+// file in place (it writes a new one and renames it), so a mapping stays
+// valid while we parse it.
+class file_bytes {
+public:
+    file_bytes() = default;
+    file_bytes(const file_bytes&) = delete;
+    file_bytes& operator=(const file_bytes&) = delete;
+    ~file_bytes() { unmap(); }
+
+    // Same results and errors as read_file(path, buf, err).
+    bool load(const std::string& path, failure& err) {
+        unmap();
+        constexpr std::size_t map_threshold = 256 * 1024;
+        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            struct stat st {};
+            if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                static_cast<std::uintmax_t>(st.st_size) >= map_threshold &&
+                static_cast<std::uintmax_t>(st.st_size) <= SIZE_MAX) {
+                const auto size = static_cast<std::size_t>(st.st_size);
+                void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+                if (p != MAP_FAILED) {
+                    ::close(fd);
+                    map_ = p;
+                    map_size_ = size;
+                    view_ = std::string_view(static_cast<const char*>(p), size);
+                    return true;
+                }
+            }
+            ::close(fd);
+        }
+        // Small, special or unmappable: read it (and let read_file name
+        // any error exactly as it always has).
+        if (!read_file(path, buf_, err)) return false;
+        view_ = buf_;
+        return true;
+    }
+    std::string_view view() const noexcept { return view_; }
+
+private:
+    void unmap() noexcept {
+        if (map_) ::munmap(map_, map_size_);
+        map_ = nullptr;
+        map_size_ = 0;
+        view_ = {};
+    }
+    void* map_ = nullptr;
+    std::size_t map_size_ = 0;
+    std::string buf_;
+    std::string_view view_;
+};
+
+// Puts the items in the order sort_inventory gives them (package,
+// architecture, version, summary), so that the merge's sort of a large
+// inventory finds them in order. A status file is normally sorted already.
+void presort(std::vector<software_item>& items) {
+    // std::tie(...) < std::tie(...), one string comparison per field.
+    auto less = [](const software_item& a, const software_item& b) {
+        if (const int c = a.package.compare(b.package)) return c < 0;
+        if (const int c = a.architecture.compare(b.architecture)) return c < 0;
+        if (const int c = a.version.compare(b.version)) return c < 0;
+        return a.summary.compare(b.summary) < 0;
+    };
+    if (std::is_sorted(items.begin(), items.end(), less)) return;
+    std::vector<std::uint32_t> order(items.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::uint32_t>(i);
+    std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return less(items[a], items[b]); });
+    // Apply the permutation in place, one cycle at a time.
+    for (std::size_t start = 0; start < order.size(); ++start) {
+        if (order[start] == start) continue;
+        software_item held = std::move(items[start]);
+        std::size_t j = start;
+        while (order[j] != start) {
+            const std::size_t from = order[j];
+            items[j] = std::move(items[from]);
+            order[j] = static_cast<std::uint32_t>(j);
+            j = from;
+        }
+        items[j] = std::move(held);
+        order[j] = static_cast<std::uint32_t>(j);
+    }
 }
 
 void note_skips(source_result& res, const std::string& path, const dpkg::parse_result& pr) {
@@ -78,15 +168,15 @@ source_result read_dpkg_admindir(const dpkg_options& opts) {
         return fail({errc::unreadable, "the dpkg admin directory " + opts.admindir + " is not a directory"});
 
     std::vector<dpkg::record> records;
-    std::string buf;
+    file_bytes buf;
     failure err;
 
     // 1. status (absent in distroless images, which only have status.d/)
     const std::string status_path = opts.admindir + "/status";
-    if (!read_file(status_path, buf, err)) {
+    if (!buf.load(status_path, err)) {
         if (err.code != errc::unreadable || ::access(status_path.c_str(), F_OK) == 0) return fail(err);
     } else {
-        auto pr = dpkg::parse(buf, dpkg::file_kind::status);
+        auto pr = dpkg::parse(buf.view(), dpkg::file_kind::status);
         note_skips(res, status_path, pr);
         records = std::move(pr.records);
     }
@@ -100,11 +190,11 @@ source_result read_dpkg_admindir(const dpkg_options& opts) {
     for (const auto& n : names) {
         if (n.ends_with(".md5sums") || n.starts_with(".")) continue;
         const std::string p = statusd + "/" + n;
-        if (!read_file(p, buf, err)) {
+        if (!buf.load(p, err)) {
             if (err.code == errc::unreadable && ::access(p.c_str(), F_OK) != 0) continue;  // raced away
             return fail(err);
         }
-        auto pr = dpkg::parse(buf, dpkg::file_kind::status_d);
+        auto pr = dpkg::parse(buf.view(), dpkg::file_kind::status_d);
         note_skips(res, p, pr);
         dpkg::overlay(records, std::move(pr.records));
     }
@@ -119,16 +209,17 @@ source_result read_dpkg_admindir(const dpkg_options& opts) {
     std::sort(journal.begin(), journal.end());
     for (const auto& [num, n] : journal) {
         const std::string p = updates + "/" + n;
-        if (!read_file(p, buf, err)) {
+        if (!buf.load(p, err)) {
             if (err.code == errc::unreadable && ::access(p.c_str(), F_OK) != 0) continue;  // dpkg folded it in
             return fail(err);
         }
-        auto pr = dpkg::parse(buf, dpkg::file_kind::status);
+        auto pr = dpkg::parse(buf.view(), dpkg::file_kind::status);
         note_skips(res, p, pr);
         dpkg::overlay(records, std::move(pr.records));
     }
 
     res.software = dpkg::installed_items(std::move(records));
+    presort(res.software);
     return done();
 }
 

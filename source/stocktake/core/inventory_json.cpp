@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 
 namespace stocktake {
 namespace json = boost::json;
@@ -97,12 +98,34 @@ public:
 
     // A JSON string of `s` made valid UTF-8 (as clean() does).
     void str(std::string_view s) {
-        if (has_non_ascii(s) && !utf8::is_valid(s)) {
-            const std::string fixed = utf8::sanitize(s);
-            escaped(fixed);
-        } else {
-            escaped(s);
+        const std::size_t start = buf_.size();
+        buf_.push_back('"');
+        const char* p = s.data();
+        const char* const end = p + s.size();
+        bool checked = false;
+        for (;;) {
+            const char* run = p;
+            p = plain_run(p, end);
+            buf_.append(run, static_cast<std::size_t>(p - run));
+            if (p == end) break;
+            const auto c = static_cast<unsigned char>(*p++);
+            if (c < 0x80) {
+                escape(c);
+                continue;
+            }
+            // The first non-ASCII byte: is the whole string valid UTF-8?
+            if (!checked) {
+                if (!utf8::is_valid(s)) {
+                    buf_.resize(start);
+                    buf_.push_back('"');
+                    str_valid(utf8::sanitize(s));
+                    return;
+                }
+                checked = true;
+            }
+            buf_.push_back(static_cast<char>(c));
         }
+        buf_.push_back('"');
     }
     // "key":"value"
     void member(std::string_view quoted_key_colon, std::string_view value) {
@@ -117,49 +140,72 @@ public:
     }
 
 private:
-    static bool has_non_ascii(std::string_view s) noexcept {
-        for (const char c : s)
-            if (static_cast<unsigned char>(c) >= 0x80) return true;
-        return false;
-    }
-    static bool needs_escape(char ch) noexcept {
-        const auto c = static_cast<unsigned char>(ch);
-        return c < 0x20 || c == '"' || c == '\\';
+    // The end of the run from `p` of bytes written as they are: ASCII
+    // other than controls, '"' and '\\'. Eight bytes at a time.
+    static const char* plain_run(const char* p, const char* end) noexcept {
+        constexpr std::uint64_t ones = 0x0101010101010101ull;
+        constexpr std::uint64_t highs = 0x8080808080808080ull;
+        while (end - p >= 8) {
+            std::uint64_t w;
+            std::memcpy(&w, p, 8);
+            const std::uint64_t quote = w ^ (ones * '"');
+            const std::uint64_t bslash = w ^ (ones * '\\');
+            // Exact "any byte is special" test (bit tricks for a zero byte
+            // and a byte < 0x20, which are exact while no high bit is set,
+            // and a high bit set is special anyway).
+            const std::uint64_t hit =
+                (((w - ones * 0x20) & ~w) | ((quote - ones) & ~quote) | ((bslash - ones) & ~bslash) | w) & highs;
+            if (hit) break;
+            p += 8;
+        }
+        while (p < end) {
+            const auto c = static_cast<unsigned char>(*p);
+            if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) break;
+            ++p;
+        }
+        return p;
     }
 
-    void escaped(std::string_view s) {
-        buf_.push_back('"');
+    // `s` is valid UTF-8: only escapes to do.
+    void str_valid(std::string_view s) {
         const char* p = s.data();
         const char* const end = p + s.size();
         for (;;) {
             const char* run = p;
-            while (p < end && !needs_escape(*p)) ++p;
+            p = plain_run(p, end);
             buf_.append(run, static_cast<std::size_t>(p - run));
             if (p == end) break;
             const auto c = static_cast<unsigned char>(*p++);
-            char esc[6] = {'\\', 0, 0, 0, 0, 0};
-            std::size_t n = 2;
-            switch (c) {
-                case '"': esc[1] = '"'; break;
-                case '\\': esc[1] = '\\'; break;
-                case '\b': esc[1] = 'b'; break;
-                case '\f': esc[1] = 'f'; break;
-                case '\n': esc[1] = 'n'; break;
-                case '\r': esc[1] = 'r'; break;
-                case '\t': esc[1] = 't'; break;
-                default: {
-                    static constexpr char hex[] = "0123456789abcdef";
-                    esc[1] = 'u';
-                    esc[2] = '0';
-                    esc[3] = '0';
-                    esc[4] = hex[c >> 4];
-                    esc[5] = hex[c & 15];
-                    n = 6;
-                }
-            }
-            buf_.append(esc, n);
+            if (c >= 0x80)
+                buf_.push_back(static_cast<char>(c));
+            else
+                escape(c);
         }
         buf_.push_back('"');
+    }
+
+    void escape(unsigned char c) {
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        std::size_t n = 2;
+        switch (c) {
+            case '"': esc[1] = '"'; break;
+            case '\\': esc[1] = '\\'; break;
+            case '\b': esc[1] = 'b'; break;
+            case '\f': esc[1] = 'f'; break;
+            case '\n': esc[1] = 'n'; break;
+            case '\r': esc[1] = 'r'; break;
+            case '\t': esc[1] = 't'; break;
+            default: {
+                static constexpr char hex[] = "0123456789abcdef";
+                esc[1] = 'u';
+                esc[2] = '0';
+                esc[3] = '0';
+                esc[4] = hex[c >> 4];
+                esc[5] = hex[c & 15];
+                n = 6;
+            }
+        }
+        buf_.append(esc, n);
     }
 
     std::string buf_;
