@@ -1,8 +1,9 @@
 // stocktake-ingest-bench: PUTs an inventory JSON file from N concurrent
 // keep-alive connections for T seconds against a stocktake-server and
 // prints the rate, for changed bodies (every PUT is a write) and for
-// unchanged ones (the agent's check: HEAD with If-None-Match -> 304, no
-// body sent, nothing written).
+// unchanged ones (what the agent sends when only `refreshed` moved: PATCH
+// {"refreshed", "content_sha256"}, a few hundred bytes instead of the
+// inventory; the server updates `refreshed` in place).
 //
 //   stocktake-ingest-bench --url http://127.0.0.1:8443 --auth agent-a:pass-a
 //       --file inventory.json [--connections 50] [--seconds 10]
@@ -11,8 +12,12 @@
 // Output, one line per mode, then key=value lines for scripts:
 //   changed: 5321 PUTs in 10.00 s = 532.1 PUT/s (50 connections, body 91234 B, p50 80.1 ms, p99 190.0 ms, 0 errors)
 //   changed_puts_per_second=532.1
+//   unchanged: ... PATCHes ...   unchanged_patches_per_second=...
 
 #include "http_client.hpp"
+
+#include "stocktake/core/digest.hpp"
+#include "stocktake/core/inventory_json.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -23,7 +28,6 @@
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <chrono>
@@ -49,7 +53,7 @@ PUTs INVENTORY.json to URL/api/v1/clients/<PREFIX><n>/inventory from N
 concurrent keep-alive connections (default 50) for T seconds (default 10)
 and prints the rate. "changed" sends a different body each time (every
 PUT is a database write); "unchanged" does what an agent does when its
-inventory has not changed: HEAD with If-None-Match, expecting 304.
+inventory has not changed: PATCH {"refreshed", "content_sha256"}, expecting 204.
 Exit status: 0 done, 1 usage error, 2 the server failed requests.
 )";
 
@@ -71,19 +75,6 @@ struct stats {
     std::vector<double> latency_ms;
 };
 
-std::string sha256_hex(std::string_view s) {
-    unsigned char d[32];
-    unsigned int n = 0;
-    EVP_Digest(s.data(), s.size(), d, &n, EVP_sha256(), nullptr);
-    static const char* hex = "0123456789abcdef";
-    std::string out;
-    for (unsigned i = 0; i < n; ++i) {
-        out.push_back(hex[d[i] >> 4]);
-        out.push_back(hex[d[i] & 15]);
-    }
-    return out;
-}
-
 struct target {
     asio::ip::tcp::endpoint ep;
     std::shared_ptr<asio::ssl::context> tls;
@@ -95,7 +86,7 @@ struct run_state {
     const options& opt;
     const target& tgt;
     std::vector<std::string> bodies;  // variants, compact JSON (gzip'ed if asked)
-    std::string etag;                 // of bodies[0] uncompressed (unchanged mode)
+    std::string content_hash;         // stocktake::content_hash of the inventory (unchanged mode)
     clock_type::time_point deadline;
     stats st;
 };
@@ -142,14 +133,17 @@ asio::awaitable<void> unchanged_worker(asio::io_context& ioc, run_state& s, int 
         ++s.st.errors;
         co_return;
     }
-    const std::string tag = "\"" + s.etag + "\"";
-    while (clock_type::now() < s.deadline) {
-        auto req = stocktake::test::make_request(http::verb::head, path, s.opt.auth);
-        req.set(http::field::if_none_match, tag);
+    for (std::size_t i = 0; clock_type::now() < s.deadline; ++i) {
+        char refreshed[40];
+        std::snprintf(refreshed, sizeof refreshed, "2030-01-01T00:00:00.%09zuZ", i % 1000000000);
+        const std::string patch =
+            std::string("{\"refreshed\":\"") + refreshed + "\",\"content_sha256\":\"" + s.content_hash + "\"}";
+        auto req = stocktake::test::make_request(http::verb::patch, path, s.opt.auth, patch);
+        req.set(http::field::content_type, "application/merge-patch+json");
         const auto t0 = clock_type::now();
         try {
             const auto r = co_await c.request(req, 30s);
-            if (r.result_int() == 304) {
+            if (r.result_int() == 204) {
                 ++s.st.ok;
                 s.st.latency_ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
             } else {
@@ -185,7 +179,12 @@ bool run_mode(const options& opt, const target& tgt, const std::string& text, bo
         }
         v.as_object()["refreshed"] = r;
         const std::string body = boost::json::serialize(v);
-        if (i == 0) s.etag = sha256_hex(body);
+        if (i == 0) {
+            std::string why;
+            const auto inv = stocktake::inventory_from_json(v, why);
+            if (!inv) throw std::runtime_error(opt.file + ": not an inventory: " + why);
+            s.content_hash = stocktake::content_hash(*inv);
+        }
         s.bodies.push_back(opt.gzip ? stocktake::test::gzip(body) : body);
     }
     const std::size_t plain_size = boost::json::serialize(v).size();
@@ -202,12 +201,12 @@ bool run_mode(const options& opt, const target& tgt, const std::string& text, bo
     char line[512];
     std::snprintf(line, sizeof line,
                   "%s: %zu %s in %.2f s = %.1f %s/s (%d connections, body %zu B%s, p50 %.1f ms, p99 %.1f ms, %zu errors)\n",
-                  changed ? "changed" : "unchanged", s.st.ok, changed ? "PUTs" : "checks", took, rate,
-                  changed ? "PUT" : "check", opt.connections, plain_size,
+                  changed ? "changed" : "unchanged", s.st.ok, changed ? "PUTs" : "PATCHes", took, rate,
+                  changed ? "PUT" : "PATCH", opt.connections, plain_size,
                   opt.gzip ? (", gzip " + std::to_string(s.bodies[0].size()) + " B").c_str() : "",
                   percentile(s.st.latency_ms, 0.5), percentile(s.st.latency_ms, 0.99), s.st.errors);
     std::cout << line;
-    std::snprintf(line, sizeof line, "%s=%.1f\n", changed ? "changed_puts_per_second" : "unchanged_checks_per_second", rate);
+    std::snprintf(line, sizeof line, "%s=%.1f\n", changed ? "changed_puts_per_second" : "unchanged_patches_per_second", rate);
     std::cout << line << std::flush;
     return s.st.errors == 0;
 }
@@ -290,7 +289,12 @@ int main(int argc, char** argv) {
         return 1;
     }
     bool ok = true;
-    if (opt.mode != "unchanged") ok = run_mode(opt, tgt, text, true) && ok;
-    if (opt.mode != "changed") ok = run_mode(opt, tgt, text, false) && ok;
+    try {
+        if (opt.mode != "unchanged") ok = run_mode(opt, tgt, text, true) && ok;
+        if (opt.mode != "changed") ok = run_mode(opt, tgt, text, false) && ok;
+    } catch (const std::exception& e) {
+        std::cerr << "stocktake-ingest-bench: " << e.what() << "\n";
+        return 1;
+    }
     return ok ? 0 : 2;
 }

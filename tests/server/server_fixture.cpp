@@ -252,6 +252,36 @@ int server_child::wait(std::chrono::milliseconds limit) {
 
 std::string server_child::stderr_text() { return impl_->text; }
 
+bool server_child::wait_for_line(std::string_view needle, std::chrono::milliseconds limit) {
+    auto& d = *impl_;
+    bool found = false;
+    std::function<void()> read_line = [&] {
+        asio::async_read_until(d.err, d.sb, '\n', [&](boost::system::error_code ec, std::size_t n) {
+            if (ec) return;
+            std::string line(asio::buffers_begin(d.sb.data()), asio::buffers_begin(d.sb.data()) + static_cast<long>(n));
+            d.sb.consume(n);
+            d.text += line;
+            if (line.find(needle) != std::string::npos) {
+                found = true;
+                return;
+            }
+            read_line();
+        });
+    };
+    read_line();
+    d.ioc.restart();
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!found && !d.ioc.stopped() && std::chrono::steady_clock::now() < deadline)
+        d.ioc.run_one_for(std::chrono::milliseconds{100});
+    if (!found) {
+        d.err.cancel();  // drop the pending read
+        d.ioc.restart();
+        d.ioc.poll();
+    }
+    d.ioc.restart();
+    return found;
+}
+
 namespace {
 long vm_hwm(const std::string& status_file) {
     std::ifstream f(status_file);

@@ -89,6 +89,8 @@ public:
     // exit within `limit`.
     int wait(std::chrono::milliseconds limit);
     std::string stderr_text();
+    // Reads stderr until a line containing `needle` (true) or `limit` passes.
+    bool wait_for_line(std::string_view needle, std::chrono::milliseconds limit);
     // Peak resident memory (VmHWM) in KiB, from /proc.
     long peak_rss_kib() const;
 

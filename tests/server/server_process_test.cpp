@@ -75,14 +75,50 @@ BOOST_AUTO_TEST_CASE(address_in_use_exits_2) {
     test::temp_dir dir;
     const auto conf = test::write_server_config(dir.path());
     test::server_child first(conf);
-    const auto taken = test::write_server_config(dir.path(), "");
+    // Same port, another data dir: the port is what fails.
+    std::filesystem::create_directories(dir / "second");
+    const auto taken = test::write_server_config(dir / "second");
     std::string text = test::read_text(taken);
     text.replace(text.find("127.0.0.1:0"), 11, "127.0.0.1:" + std::to_string(first.port()));
-    test::write_text(dir / "taken.conf", text);
-    // A second data dir would be fine, but the port is not.
-    const auto r = test::run_process(STOCKTAKE_SERVER_BIN, {"--config", (dir / "taken.conf").string()});
+    test::write_text(taken, text);
+    const auto r = test::run_process(STOCKTAKE_SERVER_BIN, {"--config", taken.string()});
     BOOST_TEST(r.exit_code == 2, r.err);
     BOOST_TEST(r.err.find("cannot listen") != std::string::npos, r.err);
+    // Same data dir, any port: refused as well.
+    const auto again = test::run_process(STOCKTAKE_SERVER_BIN, {"--config", conf.string()});
+    BOOST_TEST(again.exit_code == 2, again.err);
+    BOOST_TEST(again.err.find("in use by another stocktake-server") != std::string::npos, again.err);
+}
+
+BOOST_AUTO_TEST_CASE(sighup_reloads_the_auth_file) {
+    test::temp_dir dir;
+    const auto conf = test::write_server_config(dir.path());
+    test::server_child child(conf);
+    auto put_as = [&](const char* auth) {
+        asio::io_context ioc;
+        auto task = [&]() -> asio::awaitable<int> {
+            test::http_client c(ioc.get_executor(), local(child.port()));
+            auto req = test::make_request(http::verb::put, "/api/v1/clients/web-c/inventory", auth, test::sample_inventory());
+            const auto r = co_await c.request(req);
+            c.close();
+            co_return r.result_int();
+        };
+        return test::run_bounded(ioc, task(), 30s);
+    };
+    BOOST_TEST(put_as("agent-c:pass-c") == 401);
+    test::write_text(dir / "clients.auth", "agent-a:pass-a\nagent-c:pass-c\n");
+    child.signal(SIGHUP);
+    BOOST_TEST_REQUIRE(child.wait_for_line("SIGHUP: credentials reloaded (2 auth id(s), 1 API user(s))", 10s),
+                       child.stderr_text());
+    BOOST_TEST(put_as("agent-c:pass-c") == 204);
+    BOOST_TEST(put_as("agent-b:pass-b") == 401);  // removed
+    // A broken file is refused and the old credentials stay.
+    test::write_text(dir / "clients.auth", "broken line\n");
+    child.signal(SIGHUP);
+    BOOST_TEST(child.wait_for_line("SIGHUP: config not reloaded", 10s), child.stderr_text());
+    BOOST_TEST(put_as("agent-c:pass-c") == 204);
+    child.signal(SIGTERM);
+    BOOST_TEST(child.wait(10s) == 0);
 }
 
 BOOST_AUTO_TEST_CASE(acknowledged_writes_survive_kill_9) {

@@ -49,6 +49,7 @@ Options:
 
 API:
   PUT  /api/v1/clients/{id}/inventory   agent (Basic, client_auth_file); 204
+  PATCH /api/v1/clients/{id}/inventory  agent: new "refreshed" for unchanged content
   HEAD /api/v1/clients/{id}/inventory   agent: ETag of the stored inventory
   GET  /api/v1/clients                  API user (Basic, [api])
   GET  /api/v1/clients/{id}             API user
@@ -57,6 +58,7 @@ Signals:
   SIGTERM, SIGINT   stop accepting, finish requests in flight (up to
                     [server] shutdown_grace), then exit; a second one
                     closes every connection at once
+  SIGHUP            reload client_auth_file and [api] credentials
 
 Exit status:
   0  stopped by SIGTERM/SIGINT after a clean shutdown
@@ -79,6 +81,24 @@ void raise_fd_limit() {
     }
 }
 
+// The auth files named by the config (also on SIGHUP).
+bool load_credentials(const srv::server_config& cfg, srv::credentials& clients, srv::credentials& api_users,
+                      std::string& err) {
+    std::string why;
+    if (!srv::load_credentials_file(cfg.server.client_auth_file, clients, why)) {
+        err = srv::where(cfg, "server.client_auth_file") + "server.client_auth_file: " + why;
+        return false;
+    }
+    if (cfg.api.auth) {
+        const auto colon = cfg.api.auth->find(':');
+        api_users.add(cfg.api.auth->substr(0, colon), std::string_view(*cfg.api.auth).substr(colon + 1));
+    } else if (cfg.api.auth_file && !srv::load_credentials_file(*cfg.api.auth_file, api_users, why)) {
+        err = srv::where(cfg, "api.auth_file") + "api.auth_file: " + why;
+        return false;
+    }
+    return true;
+}
+
 int run(const std::string& config_path, bool check_only) {
     srv::server_config cfg;
     std::string err;
@@ -90,17 +110,9 @@ int run(const std::string& config_path, bool check_only) {
     srv::parse_log_level(cfg.server.log_level, level);
     srv::logger log(level, srv::stderr_sink);
 
-    srv::credentials clients;
-    if (!srv::load_credentials_file(cfg.server.client_auth_file, clients, err)) {
-        std::cerr << "stocktake-server: config error: " << srv::where(cfg, "server.client_auth_file") << err << "\n";
-        return exit_usage;
-    }
-    srv::credentials api_users;
-    if (cfg.api.auth) {
-        const auto colon = cfg.api.auth->find(':');
-        api_users.add(cfg.api.auth->substr(0, colon), std::string_view(*cfg.api.auth).substr(colon + 1));
-    } else if (cfg.api.auth_file && !srv::load_credentials_file(*cfg.api.auth_file, api_users, err)) {
-        std::cerr << "stocktake-server: config error: " << srv::where(cfg, "api.auth_file") << err << "\n";
+    srv::credentials clients, api_users;
+    if (!load_credentials(cfg, clients, api_users, err)) {
+        std::cerr << "stocktake-server: config error: " << err << "\n";
         return exit_usage;
     }
     std::shared_ptr<asio::ssl::context> tls;
@@ -141,11 +153,23 @@ int run(const std::string& config_path, bool check_only) {
     log.info("stocktake-server " + std::string(stocktake::version_string) + " listening on " +
              srv::format_endpoint(server.local_endpoint()) + (tls ? " (https)" : " (http)"));
 
-    asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    asio::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
     int signal_count = 0;
     std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec, int sig) {
         if (ec) return;
-        if (++signal_count == 1) {
+        if (sig == SIGHUP) {
+            // Reload the credentials; every other setting needs a restart.
+            srv::server_config fresh;
+            srv::credentials c, a;
+            std::string why;
+            if (!srv::load_server_config_file(config_path, fresh, why) || !load_credentials(fresh, c, a, why)) {
+                log.error("SIGHUP: config not reloaded, the old credentials stay: " + why);
+            } else {
+                log.info("SIGHUP: credentials reloaded (" + std::to_string(c.size()) + " auth id(s), " +
+                         std::to_string(a.size()) + " API user(s)); other settings change at restart");
+                server.set_credentials(std::move(c), std::move(a));
+            }
+        } else if (++signal_count == 1) {
             log.info(std::string("received ") + ::strsignal(sig) + ": shutting down");
             server.shutdown();
         } else {

@@ -86,8 +86,8 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
           grace(strand),
           cfg(std::move(c)),
           db(s),
-          clients(std::move(cl)),
-          api_users(std::move(api)),
+          clients(std::make_shared<const credentials>(std::move(cl))),
+          api_users(std::make_shared<const credentials>(std::move(api))),
           tls(std::move(t)),
           log(std::move(l)) {}
 
@@ -98,8 +98,15 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     asio::steady_timer grace;  // shutdown grace period
     server_section cfg;
     store& db;
-    const credentials clients;
-    const credentials api_users;
+    // Replaced as a whole on reload; each request uses one snapshot.
+    mutable std::mutex creds_mutex;
+    std::shared_ptr<const credentials> clients;
+    std::shared_ptr<const credentials> api_users;
+
+    std::pair<std::shared_ptr<const credentials>, std::shared_ptr<const credentials>> creds() const {
+        std::lock_guard lk(creds_mutex);
+        return {clients, api_users};
+    }
     std::shared_ptr<ssl::context> tls;
     logger log;
     bool stopping = false;  // strand only
@@ -458,6 +465,7 @@ asio::awaitable<void> handle(http_server::impl& self, connection& conn, Stream& 
     const auto method = req.method();
     x.head = method == http::verb::head;
     const route r = parse_route(req.target());
+    const auto [clients, api_users] = self.creds();
     try {
         switch (r.kind) {
             case route::not_found: set_error(x, http::status::not_found, "not_found", "no such resource"); break;
@@ -469,7 +477,7 @@ asio::awaitable<void> handle(http_server::impl& self, connection& conn, Stream& 
                 if (method != http::verb::put && method != http::verb::patch && method != http::verb::get &&
                     method != http::verb::head) {
                     method_not_allowed(x, "PUT, PATCH, GET, HEAD");
-                } else if (authenticate(self.clients, req, x)) {
+                } else if (authenticate(*clients, req, x)) {
                     if (method == http::verb::put)
                         co_await handle_put(self, conn, stream, buf, parser, r.id, x);
                     else if (method == http::verb::patch)
@@ -482,9 +490,9 @@ asio::awaitable<void> handle(http_server::impl& self, connection& conn, Stream& 
             case route::client:
                 if (method != http::verb::get && method != http::verb::head) {
                     method_not_allowed(x, "GET, HEAD");
-                } else if (self.api_users.empty()) {
+                } else if (api_users->empty()) {
                     unauthorized(x, "no API users are configured ([api] auth or auth_file)");
-                } else if (authenticate(self.api_users, req, x)) {
+                } else if (authenticate(*api_users, req, x)) {
                     co_await handle_api_get(self, r, x);
                 }
                 break;
@@ -569,17 +577,18 @@ asio::awaitable<bool> serve(http_server::impl& self, connection& conn, Stream& s
         }
         lowest.expires_after(write_timeout);
         auto [wec, wn] = co_await http::async_write(stream, x.res, nothrow);
-        if (self.log.enabled(log_level::info)) {
+        const unsigned status = x.res.result_int();
+        const auto level = status >= 500                    ? log_level::error
+                           : (status == 401 || status == 403) ? log_level::warning
+                                                              : log_level::info;
+        if (self.log.enabled(level)) {
             const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
             char took[32];
             std::snprintf(took, sizeof took, "%.1fms", ms);
             std::string line = peer + " " + (ec ? std::string("-") : std::string(parser.get().method_string())) + " " +
                                (ec ? std::string("-") : std::string(parser.get().target())) + " " +
-                               std::to_string(x.res.result_int()) + " auth=" + x.who + " " + took;
+                               std::to_string(status) + " auth=" + x.who + " " + took;
             if (!x.note.empty()) line += " (" + x.note + ")";
-            const auto level = x.res.result_int() >= 500 ? log_level::error
-                               : (x.res.result_int() == 401 || x.res.result_int() == 403) ? log_level::warning
-                                                                                           : log_level::info;
             self.log.log(level, line);
         }
         if (wec) co_return false;
@@ -797,5 +806,13 @@ void http_server::terminate() {
 }
 
 std::size_t http_server::connections() const { return impl_->active(); }
+
+void http_server::set_credentials(credentials clients, credentials api_users) {
+    auto c = std::make_shared<const credentials>(std::move(clients));
+    auto a = std::make_shared<const credentials>(std::move(api_users));
+    std::lock_guard lk(impl_->creds_mutex);
+    impl_->clients = std::move(c);
+    impl_->api_users = std::move(a);
+}
 
 }  // namespace stocktake::server

@@ -64,6 +64,9 @@ public:
 
     std::size_t connections() const;
 
+    // Thread-safe: requests from now on check these (SIGHUP reload).
+    void set_credentials(credentials clients, credentials api_users);
+
     struct impl;
 
 private:

@@ -4,9 +4,15 @@
 
 #include <sqlite3.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <stdexcept>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 namespace stocktake::server {
 
@@ -157,6 +163,18 @@ constexpr const char* record_columns = "SELECT id, auth_id, name, inventory, upd
 
 store::store(const std::string& data_dir, logger log)
     : path_((std::filesystem::path(data_dir) / "stocktake.db").string()), log_(std::move(log)) {
+    // One server per data_dir: a second one would only meet SQLITE_BUSY.
+    const std::string lock_path = (std::filesystem::path(data_dir) / "stocktake.lock").string();
+    lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd_ < 0) throw std::runtime_error(lock_path + ": cannot open: " + std::strerror(errno));
+    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+        const int e = errno;
+        ::close(lock_fd_);
+        lock_fd_ = -1;
+        if (e == EWOULDBLOCK)
+            throw std::runtime_error(data_dir + ": in use by another stocktake-server (" + lock_path + " is locked)");
+        throw std::runtime_error(lock_path + ": cannot lock: " + std::strerror(e));
+    }
     db_ = std::make_unique<database>(path_);
     sqlite3_stmt* st =
         db_->prepare("SELECT id, auth_id, name, etag, length(CAST(inventory AS BLOB)), content_hash FROM clients");
@@ -168,7 +186,11 @@ store::store(const std::string& data_dir, logger log)
     thread_ = std::thread([this] { worker(); });
 }
 
-store::~store() { stop(); }
+store::~store() {
+    stop();
+    db_.reset();
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+}
 
 void store::stop() {
     {

@@ -80,7 +80,8 @@ class database;  // the SQLite connection (store.cpp)
 class store {
 public:
     // Opens (creating if needed) data_dir/stocktake.db and starts the worker.
-    // Throws std::runtime_error naming the file on failure.
+    // Throws std::runtime_error naming the file on failure, or when another
+    // server holds data_dir (an flock on data_dir/stocktake.lock).
     store(const std::string& data_dir, logger log);
     ~store();  // stop()
     store(const store&) = delete;
@@ -190,6 +191,7 @@ private:
     static std::vector<client_record> list(database& db);
 
     std::string path_;
+    int lock_fd_ = -1;  // flock on data_dir/stocktake.lock
     logger log_;
     std::unique_ptr<database> db_;
 
