@@ -21,6 +21,9 @@ namespace stocktake::server {
 class database {
 public:
     explicit database(const std::string& path) : path_(path) {
+        // Inventories are for the API users only: owner-only file (SQLite
+        // gives the -wal and -shm files the same mode).
+        if (const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600); fd >= 0) ::close(fd);
         const int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
         if (rc != SQLITE_OK) {
             std::string why = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
