@@ -2,6 +2,12 @@
 # No downloads at configure or build time.
 
 find_package(Threads REQUIRED)
+
+if(WIN32)
+  include(StocktakeWindowsDependencies)
+  return()
+endif()
+
 find_package(Boost 1.81 REQUIRED COMPONENTS json url unit_test_framework filesystem)
 find_package(OpenSSL REQUIRED)
 find_package(ZLIB REQUIRED)

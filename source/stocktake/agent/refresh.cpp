@@ -87,12 +87,14 @@ refresh_result merge_results(std::vector<source_result> results) {
             case source_outcome::failed:
                 rep.outcome = r.error && r.error->code == "timeout" ? "timeout" : "failed";
                 break;
+            case source_outcome::partial: rep.outcome = "partial"; break;
         }
-        if (r.outcome == source_outcome::failed) {
+        if (r.outcome == source_outcome::failed || r.outcome == source_outcome::partial) {
             source_error e = r.error.value_or(source_error{r.source, "failed", "the " + r.source + " source failed"});
             rep.error = e;
             out.inv.errors.push_back(std::move(e));
-        } else {
+        }
+        if (r.outcome != source_outcome::failed) {
             std::move(r.software.begin(), r.software.end(), std::back_inserter(out.inv.software));
             std::move(r.containers.begin(), r.containers.end(), std::back_inserter(out.inv.containers));
         }

@@ -20,11 +20,18 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <unordered_set>
+
+#ifdef _WIN32
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/windows/stream_handle.hpp>
+#include <windows.h>
+#else
 #include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <unordered_set>
+#endif
 
 namespace stocktake {
 namespace asio = boost::asio;
@@ -49,6 +56,12 @@ struct http_reply {
     std::string api_version;  // the API-Version header, if any
 };
 
+#ifdef _WIN32
+std::string permission_message(const docker_endpoint& ep) {
+    return "access denied opening the Docker engine pipe " + ep.path + " (" + ep.url +
+           "); run the agent as LocalSystem or an administrator, or add its account to the engine's 'docker-users' group";
+}
+#else
 std::string describe_user() {
     const uid_t uid = ::geteuid();
     std::string name = std::to_string(uid);
@@ -78,6 +91,7 @@ std::string permission_message(const docker_endpoint& ep) {
     msg += " and restart the agent, or run it as root";
     return msg;
 }
+#endif
 
 failure map_connect_error(const docker_endpoint& ep, const error_code& ec) {
     if (ec == beast::error::timeout)
@@ -115,6 +129,96 @@ void throw_if_cancelled(const error_code& ec) {
     if (ec == asio::error::operation_aborted) throw boost::system::system_error(ec);
 }
 
+#ifdef _WIN32
+// A named pipe as an AsyncStream with basic_stream's timeout interface:
+// expires_after arms a timer that cancels the handle, and the cancelled
+// operation then completes with beast::error::timeout (basic_stream does
+// not support stream_handle).
+class pipe_stream {
+public:
+    using executor_type = asio::any_io_executor;
+    explicit pipe_stream(const executor_type& ex) : handle_(ex), timer_(ex) {}
+    executor_type get_executor() noexcept { return handle_.get_executor(); }
+    asio::windows::stream_handle& handle() noexcept { return handle_; }
+
+    void expires_after(std::chrono::milliseconds d) {
+        expired_ = std::make_shared<bool>(false);
+        timer_.expires_after(d);
+        timer_.async_wait([flag = expired_, h = &handle_](const error_code& ec) {
+            if (ec || !h->is_open()) return;  // re-armed, cancelled or closed
+            *flag = true;
+            error_code ignored;
+            h->cancel(ignored);
+        });
+    }
+
+    template <class Buffers, class Token>
+    auto async_read_some(const Buffers& b, Token&& token) {
+        return start<true>(b, std::forward<Token>(token));
+    }
+    template <class Buffers, class Token>
+    auto async_write_some(const Buffers& b, Token&& token) {
+        return start<false>(b, std::forward<Token>(token));
+    }
+
+private:
+    template <bool Read, class Buffers, class Token>
+    auto start(const Buffers& b, Token&& token) {
+        return asio::async_initiate<Token, void(error_code, std::size_t)>(
+            [this](auto handler, const Buffers& bufs) {
+                auto slot = asio::get_associated_cancellation_slot(handler);
+                auto done = [flag = expired_, h = std::move(handler)](error_code ec, std::size_t n) mutable {
+                    if (ec == asio::error::operation_aborted && flag && *flag) ec = beast::error::timeout;
+                    // The writer closed its end: the end of the answer.
+                    if (Read && ec.value() == ERROR_BROKEN_PIPE && ec.category() == asio::error::get_system_category())
+                        ec = asio::error::eof;
+                    std::move(h)(ec, n);
+                };
+                if constexpr (Read)
+                    handle_.async_read_some(bufs, asio::bind_cancellation_slot(slot, std::move(done)));
+                else
+                    handle_.async_write_some(bufs, asio::bind_cancellation_slot(slot, std::move(done)));
+            },
+            token, b);
+    }
+
+    asio::windows::stream_handle handle_;
+    asio::steady_timer timer_;
+    std::shared_ptr<bool> expired_;
+};
+
+void shutdown_stream(pipe_stream& s) {
+    error_code ignored;
+    s.handle().close(ignored);
+}
+
+// Opens the pipe (waiting up to `timeout` while all its instances are busy).
+error_code open_pipe(pipe_stream& s, const docker_endpoint& ep, std::chrono::milliseconds timeout) {
+    std::wstring name(ep.path.begin(), ep.path.end());  // pipe names are ASCII
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        HANDLE h = ::CreateFileW(name.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, nullptr);
+        if (h != INVALID_HANDLE_VALUE) {
+            error_code ec;
+            s.handle().assign(h, ec);
+            if (ec) ::CloseHandle(h);
+            return ec;
+        }
+        const DWORD e = ::GetLastError();
+        if (e != ERROR_PIPE_BUSY) return error_code(static_cast<int>(e), asio::error::get_system_category());
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0 || !::WaitNamedPipeW(name.c_str(), static_cast<DWORD>(std::min<long long>(left.count(), 1000))))
+            if (std::chrono::steady_clock::now() >= deadline) return beast::error::timeout;
+    }
+}
+#endif
+
+template <class Protocol>
+void shutdown_stream(beast::basic_stream<Protocol>& s) {
+    error_code ignored;
+    s.socket().shutdown(asio::socket_base::shutdown_both, ignored);
+}
+
 template <class Stream>
 asio::awaitable<http_reply> exchange_on(Stream& stream, const docker_endpoint& ep, const std::string& host_header,
                                         const std::string& target, const docker_options& o) {
@@ -142,13 +246,26 @@ asio::awaitable<http_reply> exchange_on(Stream& stream, const docker_endpoint& e
     out.reason = std::string(res.reason());
     out.body = std::move(res.body());
     if (auto it = res.find("API-Version"); it != res.end()) out.api_version = std::string(it->value());
-    error_code ignored;
-    stream.socket().shutdown(asio::socket_base::shutdown_both, ignored);
+    shutdown_stream(stream);
     co_return out;
 }
 
 asio::awaitable<http_reply> exchange(const docker_endpoint& ep, const std::string& target, const docker_options& o) {
     auto ex = co_await asio::this_coro::executor;
+#ifdef _WIN32
+    if (ep.type == docker_endpoint::kind::npipe) {
+        pipe_stream stream(ex);
+        const error_code ec = open_pipe(stream, ep, o.step_timeout);
+        if (ec == error_code(ERROR_FILE_NOT_FOUND, asio::error::get_system_category()) ||
+            ec == error_code(ERROR_PATH_NOT_FOUND, asio::error::get_system_category()))
+            throw docker_absent{};  // no pipe: no engine here
+        if (ec == error_code(ERROR_ACCESS_DENIED, asio::error::get_system_category()))
+            throw docker_failure{{errc::permission_denied, permission_message(ep)}};
+        if (ec) throw docker_failure{map_connect_error(ep, ec)};
+        const std::string host_header = "docker";
+        co_return co_await exchange_on(stream, ep, host_header, target, o);
+    }
+#else
     if (ep.type == docker_endpoint::kind::unix_socket) {
         beast::basic_stream<asio::local::stream_protocol> stream(ex);
         const asio::local::stream_protocol::endpoint peer(ep.path);
@@ -161,6 +278,7 @@ asio::awaitable<http_reply> exchange(const docker_endpoint& ep, const std::strin
         const std::string host_header = "docker";
         co_return co_await exchange_on(stream, ep, host_header, target, o);
     }
+#endif
     if (ep.type == docker_endpoint::kind::tcp) {
         using namespace asio::experimental::awaitable_operators;
         asio::ip::tcp::resolver resolver(ex);
@@ -185,7 +303,11 @@ asio::awaitable<http_reply> exchange(const docker_endpoint& ep, const std::strin
         const std::string host_header = ep.host + ":" + ep.port;
         co_return co_await exchange_on(stream, ep, host_header, target, o);
     }
+#ifdef _WIN32
+    throw docker_failure{{errc::unsupported, "unix sockets (" + ep.url + ") are not used on Windows; use npipe:// or tcp://"}};
+#else
     throw docker_failure{{errc::unsupported, "named pipes (" + ep.url + ") exist only on Windows"}};
+#endif
 }
 
 std::string url_encode(std::string_view s) {
@@ -241,6 +363,12 @@ private:
             if (!parse_docker_host(*chosen, ep, err)) throw docker_failure{err};
             return true;
         }
+#ifdef _WIN32
+        // Docker Desktop and the Windows engine listen on this pipe.
+        const std::string default_pipe = "npipe:////./pipe/docker_engine";
+        failure ignored;
+        return parse_docker_host(default_pipe, ep, ignored);
+#else
         for (const auto& p : opts_.default_sockets) {
             struct stat st {};
             if (::stat(p.c_str(), &st) == 0 || errno == EACCES) {
@@ -251,6 +379,7 @@ private:
             }
         }
         return false;
+#endif
     }
 
     asio::awaitable<std::optional<docker::api_version>> negotiate(const docker_endpoint& ep) const {

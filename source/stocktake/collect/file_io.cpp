@@ -9,6 +9,13 @@
 #include <unistd.h>
 
 namespace stocktake {
+namespace {
+#ifdef _WIN32
+constexpr int read_flags = O_RDONLY | O_BINARY;  // no CRLF translation
+#else
+constexpr int read_flags = O_RDONLY | O_CLOEXEC;
+#endif
+}  // namespace
 
 std::string errno_text(int e) { return std::strerror(e); }
 
@@ -22,7 +29,7 @@ failure file_failure(std::string_view what, const std::string& path, int e) {
 }
 
 bool read_file(const std::string& path, std::string& out, failure& err) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    const int fd = ::open(path.c_str(), read_flags);
     if (fd < 0) {
         err = file_failure("open", path, errno);
         return false;

@@ -14,14 +14,16 @@
 
 namespace stocktake {
 
-enum class source_outcome { ok, absent, failed };
+// partial: some parts of the source failed (one registry hive denied) and
+// `error` says which, while the items read from the other parts count.
+enum class source_outcome { ok, absent, failed, partial };
 
 struct source_result {
     std::string source;  // "dpkg" | "registry" | "docker"
     source_outcome outcome = source_outcome::ok;
     std::vector<software_item> software;
     std::vector<container_item> containers;
-    std::optional<source_error> error;  // set iff outcome == failed
+    std::optional<source_error> error;  // set iff outcome == failed or partial
     std::vector<std::string> warnings;  // non-fatal: skipped stanzas, odd entries
     std::string detail;                 // where it read from, e.g. "unix:///var/run/docker.sock (API 1.41)"
     std::chrono::steady_clock::duration elapsed{};

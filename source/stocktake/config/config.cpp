@@ -10,7 +10,13 @@
 #include <set>
 #include <sstream>
 
+#ifdef _WIN32
+#include "stocktake/core/utf8.hpp"
+
+#include <windows.h>
+#else
 #include <unistd.h>
+#endif
 
 namespace stocktake {
 namespace {
@@ -177,13 +183,64 @@ bool load_control(ctx& c, const toml::table& t, config& out) {
     return true;
 }
 
-std::string read_first_line(const char* path) {
+[[maybe_unused]] std::string read_first_line(const char* path) {
     std::ifstream f(path);
     std::string line;
     std::getline(f, line);
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
     return line;
 }
+
+#ifdef _WIN32
+std::string narrow(const wchar_t* s, std::size_t n) {
+    return utf8::from_utf16(std::u16string_view(reinterpret_cast<const char16_t*>(s), n));
+}
+
+// HKLM\SOFTWARE\Microsoft\Cryptography\MachineGuid (64-bit view), as
+// /etc/machine-id is on Linux: stable for the installation.
+std::string machine_id() {
+    wchar_t buf[128] = {};
+    DWORD size = sizeof buf;
+    if (::RegGetValueW(HKEY_LOCAL_MACHINE, L"SOFTWARE\\Microsoft\\Cryptography", L"MachineGuid", RRF_RT_REG_SZ | RRF_SUBKEY_WOW6464KEY,
+                       nullptr, buf, &size) != ERROR_SUCCESS)
+        return {};
+    return narrow(buf, ::wcsnlen(buf, sizeof buf / sizeof buf[0]));
+}
+
+std::string host_name() {
+    wchar_t buf[256] = {};
+    DWORD n = sizeof buf / sizeof buf[0];
+    if (!::GetComputerNameExW(ComputerNameDnsHostname, buf, &n)) return {};
+    return narrow(buf, n);
+}
+
+// Windows: stocktake.conf next to stocktake.exe.
+std::string default_config() {
+    std::wstring path(MAX_PATH, L'\0');
+    for (;;) {
+        const DWORD n = ::GetModuleFileNameW(nullptr, path.data(), static_cast<DWORD>(path.size()));
+        if (n == 0) return "stocktake.conf";
+        if (n < path.size()) {
+            path.resize(n);
+            break;
+        }
+        path.resize(path.size() * 2);
+    }
+    const auto slash = path.find_last_of(L"\\/");
+    path = slash == std::wstring::npos ? std::wstring() : path.substr(0, slash + 1);
+    return narrow(path.data(), path.size()) + "stocktake.conf";
+}
+#else
+std::string machine_id() { return read_first_line("/etc/machine-id"); }
+
+std::string host_name() {
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) == 0) return host;
+    return {};
+}
+
+std::string default_config() { return std::string(default_config_path); }
+#endif
 
 }  // namespace
 
@@ -268,7 +325,7 @@ bool load_config_file(const std::string& path, config& out, std::string& error) 
 config_location locate_config(const std::optional<std::string>& cli) {
     if (cli) return {*cli, true};
     if (const char* e = std::getenv("STOCKTAKE_CONFIG"); e && *e) return {e, true};
-    return {std::string(default_config_path), false};
+    return {default_config(), false};
 }
 
 bool apply_defaults(config& c, std::string& error) {
@@ -280,11 +337,8 @@ bool apply_defaults(config& c, std::string& error) {
         }
         c.client.auth = s;
     }
-    if (c.client.id.empty()) c.client.id = read_first_line("/etc/machine-id");
-    if (c.client.name.empty()) {
-        char host[256] = {};
-        if (::gethostname(host, sizeof host - 1) == 0) c.client.name = host;
-    }
+    if (c.client.id.empty()) c.client.id = machine_id();
+    if (c.client.name.empty()) c.client.name = host_name();
     if (c.client.server && !c.client.auth) {
         error = "client.auth: required when client.server is set ('<auth-id>:<password>', or STOCKTAKE_AUTH)";
         return false;

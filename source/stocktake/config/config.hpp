@@ -26,7 +26,11 @@ struct inventory_config {
     bool all_containers = true;              // containers = "all" | "running"
     std::optional<std::string> docker_host;  // DOCKER_HOST wins
     std::string dpkg_admindir = "/var/lib/dpkg";
+#ifdef _WIN32
+    std::vector<std::string> sources = {"registry", "docker"};  // which collectors run
+#else
     std::vector<std::string> sources = {"dpkg", "docker"};  // which collectors run
+#endif
     std::chrono::milliseconds source_timeout{60'000};       // per source, per refresh
     std::chrono::milliseconds docker_step_timeout{10'000};   // per Docker API step
     std::size_t docker_page_size = 100;
@@ -36,7 +40,11 @@ struct inventory_config {
 };
 
 struct control_config {
+#ifdef _WIN32
+    std::string socket = "\\\\.\\pipe\\stocktake";
+#else
     std::string socket = "/run/stocktake/stocktake.sock";
+#endif
 };
 
 struct config {
