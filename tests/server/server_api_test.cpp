@@ -512,6 +512,51 @@ BOOST_AUTO_TEST_CASE(slow_header_is_cut_off_by_the_idle_timeout) {
     BOOST_TEST(f.srv->logged("request header too slow"));
 }
 
+BOOST_AUTO_TEST_CASE(slow_body_is_cut_off_by_the_request_timeout) {
+    fixture f([](server::server_section& s) { s.request_timeout = 300ms; });
+    f.run([&]() -> asio::awaitable<void> {
+        asio::ip::tcp::socket s(f.ioc);
+        co_await s.async_connect(f.srv->endpoint(), asio::use_awaitable);
+        const std::string head = "PUT /api/v1/clients/web-slow/inventory HTTP/1.1\r\nHost: x\r\nAuthorization: " +
+                                 test::basic_auth(test::agent_a) + "\r\nContent-Length: 5000\r\n\r\n{\"refreshed\":";
+        co_await asio::async_write(s, asio::buffer(head), asio::use_awaitable);  // the rest never comes
+        const auto t0 = std::chrono::steady_clock::now();
+        char byte;
+        auto [ec, n] = co_await s.async_read_some(asio::buffer(&byte, 1), asio::as_tuple(asio::use_awaitable));
+        BOOST_TEST(bool(ec));
+        BOOST_TEST(n == 0u);
+        BOOST_TEST((std::chrono::steady_clock::now() - t0 < 5s));
+        BOOST_TEST(!f.srv->db().lookup("web-slow"));
+    });
+    BOOST_TEST(f.srv->logged("abandoned"));
+}
+
+BOOST_AUTO_TEST_CASE(pipelined_requests_are_answered_in_order) {
+    fixture f;
+    f.run([&]() -> asio::awaitable<void> {
+        asio::ip::tcp::socket s(f.ioc);
+        co_await s.async_connect(f.srv->endpoint(), asio::use_awaitable);
+        const std::string inv = test::sample_inventory();
+        const std::string auth = test::basic_auth(test::agent_a);
+        const std::string both = "PUT /api/v1/clients/web-pipe/inventory HTTP/1.1\r\nHost: x\r\nAuthorization: " + auth +
+                                 "\r\nContent-Length: " + std::to_string(inv.size()) + "\r\n\r\n" + inv +
+                                 "HEAD /api/v1/clients/web-pipe/inventory HTTP/1.1\r\nHost: x\r\nAuthorization: " + auth +
+                                 "\r\nConnection: close\r\n\r\n";
+        co_await asio::async_write(s, asio::buffer(both), asio::use_awaitable);
+        std::string answer;
+        std::array<char, 4096> buf{};
+        for (;;) {
+            auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
+            answer.append(buf.data(), n);
+            if (ec) break;
+        }
+        const auto second = answer.find("HTTP/1.1 200 OK");
+        BOOST_TEST(answer.starts_with("HTTP/1.1 204"), answer);
+        BOOST_TEST(second != std::string::npos, answer);
+        BOOST_TEST(answer.find("\"" + server::to_hex(server::sha256(inv)) + "\"", second) != std::string::npos, answer);
+    });
+}
+
 BOOST_AUTO_TEST_CASE(max_connections_pauses_accepting_without_failing_anyone) {
     fixture f([](server::server_section& s) { s.max_connections = 4; });
     constexpr int n = 24;
