@@ -4,6 +4,7 @@
 // missing keys, access denied on one hive, and the merge with the rules.
 // (scripts/test-windows runs stocktake.exe on the shared cases.)
 
+#include "stocktake/agent/refresh.hpp"
 #include "stocktake/collect/registry_source.hpp"
 #include "support/fixtures.hpp"
 
@@ -233,6 +234,63 @@ BOOST_AUTO_TEST_CASE(machine_locations_cover_both_views_and_user_hives) {
         user = user || l.view == registry::hive_view::user;
     }
     BOOST_TEST(user, "no user hive under HKEY_USERS");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Wine does not enforce key DACLs, so the merge of a denied hive with
+// readable ones is also checked on made-up hive results.
+BOOST_AUTO_TEST_SUITE(registry_merge)
+
+namespace {
+hive_result hive(std::string name, std::vector<std::string> programs) {
+    hive_result h;
+    h.hive = std::move(name);
+    for (auto& p : programs) {
+        registry::uninstall_record r;
+        r.hive = h.hive;
+        r.key = p;
+        r.display_name = p;
+        h.records.push_back(std::move(r));
+    }
+    return h;
+}
+hive_result denied(std::string name) {
+    hive_result h;
+    h.hive = name;
+    h.error = failure{errc::permission_denied, "access denied reading the Uninstall key of " + name};
+    return h;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_denied_hive_is_an_error_and_the_others_count) {
+    hive_result absent;
+    absent.hive = "HKLM (32-bit)";
+    absent.absent = true;
+    auto r = merge_hives({hive("HKLM (64-bit)", {"A", "B"}), absent, denied("HKU\\S-1-5-21-9-1001"), hive("HKU\\S-1-5-21-9-1002", {"A"})});
+    BOOST_TEST((r.outcome == source_outcome::partial));
+    BOOST_TEST_REQUIRE(r.error.has_value());
+    BOOST_TEST(r.error->source == "registry");
+    BOOST_TEST(r.error->code == "permission_denied");
+    BOOST_TEST(r.error->message.find("HKU\\S-1-5-21-9-1001") != std::string::npos);
+    BOOST_TEST(r.software.size() == 2u);  // A listed once
+
+    // Through the refresh merge: the programs and the error both appear.
+    std::vector<source_result> all;
+    all.push_back(std::move(r));
+    const auto merged = merge_results(std::move(all));
+    BOOST_TEST(merged.inv.software.size() == 2u);
+    BOOST_TEST_REQUIRE(merged.inv.errors.size() == 1u);
+    BOOST_TEST(merged.reports.at(0).outcome == "partial");
+}
+
+BOOST_AUTO_TEST_CASE(nothing_readable_is_a_failed_source) {
+    hive_result absent;
+    absent.hive = "HKLM (32-bit)";
+    absent.absent = true;
+    const auto r = merge_hives({denied("HKLM (64-bit)"), absent});
+    BOOST_TEST((r.outcome == source_outcome::failed));
+    BOOST_TEST(r.error.value().code == "permission_denied");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -149,52 +149,52 @@ public:
                 if (ep) std::rethrow_exception(ep);  // cancellation, or broken infrastructure
             hives = std::move(values);
         }
-        source_result res = merge(std::move(hives));
+        source_result res = merge_hives(std::move(hives));
         res.elapsed = std::chrono::steady_clock::now() - start;
         co_return res;
     }
 
 private:
-    static source_result merge(std::vector<hive_result> hives) {
-        source_result res;
-        res.source = "registry";
-        std::vector<registry::uninstall_record> records;
-        std::vector<const hive_result*> failed;
-        std::size_t read = 0;
-        for (auto& h : hives) {
-            for (auto& w : h.warnings) res.warnings.push_back(std::move(w));
-            if (h.error) {
-                failed.push_back(&h);
-                continue;
-            }
-            if (h.absent) continue;
-            ++read;
-            if (!res.detail.empty()) res.detail += ", ";
-            res.detail += h.hive + " (" + std::to_string(h.records.size()) + " keys)";
-            std::move(h.records.begin(), h.records.end(), std::back_inserter(records));
-        }
-        res.software = registry::programs(records);
-        if (failed.empty()) return res;
-        // One entry for the source, naming every hive that failed.
-        bool all_denied = true;
-        std::string message;
-        for (const auto* h : failed) {
-            all_denied = all_denied && h->error->code == errc::permission_denied;
-            if (!message.empty()) message += "; ";
-            message += h->error->message;
-        }
-        const errc code = all_denied ? errc::permission_denied : failed.front()->error->code;
-        res.error = source_error{"registry", std::string(code_word(code)), message};
-        res.outcome = read == 0 && failed.size() == hives.size() ? source_outcome::failed : source_outcome::partial;
-        if (res.outcome == source_outcome::failed) res.software.clear();
-        return res;
-    }
-
     asio::any_io_executor pool_;
     std::optional<std::vector<registry_location>> locations_;
 };
 
 }  // namespace
+
+source_result merge_hives(std::vector<hive_result> hives) {
+    source_result res;
+    res.source = "registry";
+    std::vector<registry::uninstall_record> records;
+    std::vector<const hive_result*> failed;
+    std::size_t read = 0;
+    for (auto& h : hives) {
+        for (auto& w : h.warnings) res.warnings.push_back(std::move(w));
+        if (h.error) {
+            failed.push_back(&h);
+            continue;
+        }
+        if (h.absent) continue;
+        ++read;
+        if (!res.detail.empty()) res.detail += ", ";
+        res.detail += h.hive + " (" + std::to_string(h.records.size()) + " keys)";
+        std::move(h.records.begin(), h.records.end(), std::back_inserter(records));
+    }
+    res.software = registry::programs(records);
+    if (failed.empty()) return res;
+    // One entry for the source, naming every hive that failed.
+    bool all_denied = true;
+    std::string message;
+    for (const auto* h : failed) {
+        all_denied = all_denied && h->error->code == errc::permission_denied;
+        if (!message.empty()) message += "; ";
+        message += h->error->message;
+    }
+    const errc code = all_denied ? errc::permission_denied : failed.front()->error->code;
+    res.error = source_error{"registry", std::string(code_word(code)), message};
+    res.outcome = read == 0 ? source_outcome::failed : source_outcome::partial;  // nothing read: the source failed
+    if (res.outcome == source_outcome::failed) res.software.clear();
+    return res;
+}
 
 hive_result read_uninstall_key(const registry_location& loc) {
     hive_result out;

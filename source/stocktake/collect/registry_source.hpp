@@ -43,6 +43,12 @@ hive_result read_uninstall_key(const registry_location& loc);
 // user hive (the <SID>_Classes hives hold no Software key and are skipped).
 std::vector<registry_location> machine_locations();
 
+// The source's result from its hives: programs of every hive read (rules
+// applied), one "registry" error naming each hive that failed (code
+// permission_denied when all of them were denied); outcome partial when
+// some hives were read, failed when none could be.
+source_result merge_hives(std::vector<hive_result> hives);
+
 // `locations` replaces machine_locations() (tests point it at HKCU).
 std::unique_ptr<source> make_registry_source(boost::asio::any_io_executor pool,
                                              std::optional<std::vector<registry_location>> locations = std::nullopt);
