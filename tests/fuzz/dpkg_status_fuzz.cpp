@@ -5,8 +5,7 @@
 // "no crash, no ASan/UBSan report":
 //   - counting: every stanza is either a record or a skip; problems are capped;
 //   - a file cut right after a blank line parses as its two parts one after
-//     the other (what the parser relies on to parse big files side by side;
-//     the fuzz build makes it do so from 256 bytes on);
+//     the other (a blank line really ends a stanza, nothing leaks across);
 //   - records are what the parser promises (a Package, one trimmed line per
 //     field, a Version when installed);
 //   - overlay and installed_items agree with a plain std::map model of

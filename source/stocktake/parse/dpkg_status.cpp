@@ -2,11 +2,7 @@
 
 #include <cstdint>
 #include <cstring>
-#include <future>
-#include <iterator>
 #include <string>
-#include <system_error>
-#include <utility>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -104,23 +100,15 @@ struct stanza {
 
 constexpr std::size_t max_problems = 20;
 
-// What one stretch of a file gives; problems keep their stanza number
-// apart so stretches parsed side by side can be numbered as one file.
-struct chunk_result {
-    std::vector<record> records;
-    std::size_t stanzas = 0;
-    std::size_t skipped = 0;
-    std::vector<std::pair<std::size_t, std::string>> problems;  // (stanza number, " (pkg): why")
-};
-
-void finish(stanza& st, file_kind kind, chunk_result& out) {
+void finish(stanza& st, file_kind kind, parse_result& out) {
     if (!st.any) return;
     ++out.stanzas;
     auto skip = [&](std::string why) {
         ++out.skipped;
         if (out.problems.size() < max_problems)
-            out.problems.emplace_back(out.stanzas, (st.package.empty() ? std::string() : " (" + std::string(st.package) + ")") +
-                                                       ": " + std::move(why));
+            out.problems.push_back("stanza " + std::to_string(out.stanzas) +
+                                   (st.package.empty() ? std::string() : " (" + std::string(st.package) + ")") + ": " +
+                                   std::move(why));
         st.reset();
     };
     if (st.package.empty()) return skip("no Package field");
@@ -294,12 +282,11 @@ std::string_view state_word(pkg_state s) noexcept {
     return "unknown";
 }
 
-namespace {
-
-void parse_chunk(std::string_view data, file_kind kind, chunk_result& out, std::size_t reserve_for) {
+parse_result parse(std::string_view data, file_kind kind) {
+    parse_result out;
     // A generous guess (real stanzas are ~1 KiB, the smallest usable ones
     // ~50 bytes) saves regrowth; pages never touched cost nothing.
-    out.records.reserve(reserve_for / 256 + 16);
+    out.records.reserve(data.size() / 256 + 16);
     stanza st;
     const char* p = data.data();
     const char* const end = p + data.size();
@@ -332,59 +319,8 @@ void parse_chunk(std::string_view data, file_kind kind, chunk_result& out, std::
         }
     }
     finish(st, kind, out);
-}
-
-// Big files are parsed in two stretches side by side. The cut is right
-// after a blank line, where the parser starts a new stanza with nothing
-// carried over, so the stretches give exactly what one pass would.
-#ifndef STOCKTAKE_DPKG_PARALLEL_MIN
-#define STOCKTAKE_DPKG_PARALLEL_MIN (4u << 20)
-#endif
-constexpr std::size_t parallel_min = STOCKTAKE_DPKG_PARALLEL_MIN;
-
-std::size_t cut_point(std::string_view data) noexcept {
-    if (data.size() < parallel_min) return 0;
-    const auto blank = data.find("\n\n", data.size() / 2);
-    return blank == std::string_view::npos ? 0 : blank + 2;
-}
-
-}  // namespace
-
-parse_result parse(std::string_view data, file_kind kind) {
-    chunk_result first, second;
-    const std::size_t cut = cut_point(data);
-    bool split = false;
-    if (cut != 0 && cut < data.size()) {
-        try {
-            auto rest = std::async(std::launch::async,
-                                   [&] { parse_chunk(data.substr(cut), kind, second, data.size() - cut); });
-            parse_chunk(data.substr(0, cut), kind, first, data.size());
-            rest.get();
-            split = true;
-        } catch (const std::system_error&) {
-            // No thread to be had: one pass below.
-            first = chunk_result{};
-            second = chunk_result{};
-        }
-    }
-    if (!split) parse_chunk(data, kind, first, data.size());
-
-    parse_result out;
-    out.records = std::move(first.records);
-    out.records.insert(out.records.end(), std::make_move_iterator(second.records.begin()),
-                       std::make_move_iterator(second.records.end()));
-    out.stanzas = first.stanzas + second.stanzas;
-    out.skipped = first.skipped + second.skipped;
-    for (auto* c : {&first, &second}) {
-        const std::size_t base = c == &second ? first.stanzas : 0;
-        for (auto& [n, text] : c->problems) {
-            if (out.problems.size() >= max_problems) break;
-            out.problems.push_back("stanza " + std::to_string(base + n) + text);
-        }
-    }
     return out;
 }
-
 
 void overlay(std::vector<record>& base, std::vector<record>&& later) {
     if (later.empty()) return;
