@@ -117,7 +117,8 @@ asio::awaitable<void> changed_worker(asio::io_context& ioc, run_state& s, int co
                 ++s.st.errors;
             }
         } catch (const std::exception&) {
-            ++s.st.errors;
+            ++s.st.errors;  // the connection failed: this worker stops (no reconnect storm)
+            break;
         }
     }
     c.close();
@@ -156,7 +157,8 @@ asio::awaitable<void> unchanged_worker(asio::io_context& ioc, run_state& s, int 
                 ++s.st.errors;
             }
         } catch (const std::exception&) {
-            ++s.st.errors;
+            ++s.st.errors;  // the connection failed: this worker stops (no reconnect storm)
+            break;
         }
     }
     c.close();
