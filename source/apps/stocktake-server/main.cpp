@@ -16,7 +16,9 @@
 #include "stocktake/version.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/strand.hpp>
 
 #include <algorithm>
 #include <cstring>
@@ -159,10 +161,15 @@ int run(const std::string& config_path, bool check_only) {
     log.info("stocktake-server " + std::string(stocktake::version_string) + " listening on " +
              srv::format_endpoint(server.local_endpoint()) + (tls ? " (https)" : " (http)"));
 
-    asio::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
+    // The signal_set, its handler and the final cancel share one strand: the
+    // io_context runs on several threads, and a cancel racing the handler's
+    // re-arm would leave the set waiting forever.
+    auto signal_strand = asio::make_strand(ioc);
+    asio::signal_set signals(signal_strand, SIGINT, SIGTERM, SIGHUP);
     int signal_count = 0;
+    bool finished = false;
     std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec, int sig) {
-        if (ec) return;
+        if (ec || finished) return;
         if (sig == SIGHUP) {
             // Reload the credentials; every other setting needs a restart.
             srv::server_config fresh;
@@ -189,8 +196,11 @@ int run(const std::string& config_path, bool check_only) {
     std::exception_ptr failure;
     server.async_run([&](std::exception_ptr e) {
         failure = e;
-        boost::system::error_code ignored;
-        signals.cancel(ignored);
+        asio::post(signal_strand, [&] {
+            finished = true;
+            boost::system::error_code ignored;
+            signals.cancel(ignored);
+        });
     });
 
     // The event loop on every core: TLS, gzip and JSON work spread over them.
