@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include <malloc.h>
 #include <unistd.h>
 
 namespace {
@@ -112,6 +113,11 @@ std::vector<std::string> split_list(const std::string& s) {
 
 int run_collect(const collect_args& args) {
     using namespace stocktake;
+    // A one-shot process: one malloc arena and no trimming or mmap for big
+    // blocks mean fewer page faults, which dominate a 20 MB database.
+    ::mallopt(M_ARENA_MAX, 1);
+    ::mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    ::mallopt(M_TRIM_THRESHOLD, 512 << 20);
     config cfg;
     const auto loc = locate_config(args.config);
     std::string err;

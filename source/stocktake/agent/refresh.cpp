@@ -95,8 +95,16 @@ refresh_result merge_results(std::vector<source_result> results) {
             out.inv.errors.push_back(std::move(e));
         }
         if (r.outcome != source_outcome::failed) {
-            std::move(r.software.begin(), r.software.end(), std::back_inserter(out.inv.software));
-            std::move(r.containers.begin(), r.containers.end(), std::back_inserter(out.inv.containers));
+            // The first source's vectors are taken whole (no copy, no page
+            // faults for a second buffer); later ones are appended.
+            auto take = [](auto& dst, auto& src) {
+                if (dst.empty())
+                    dst = std::move(src);
+                else
+                    std::move(src.begin(), src.end(), std::back_inserter(dst));
+            };
+            take(out.inv.software, r.software);
+            take(out.inv.containers, r.containers);
         }
         out.reports.push_back(std::move(rep));
     }
