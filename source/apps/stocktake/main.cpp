@@ -27,7 +27,9 @@
 #include <string>
 #include <vector>
 
+#ifdef __GLIBC__
 #include <malloc.h>
+#endif
 #include <unistd.h>
 
 namespace {
@@ -115,9 +117,11 @@ int run_collect(const collect_args& args) {
     using namespace stocktake;
     // A one-shot process: one malloc arena and no trimming or mmap for big
     // blocks mean fewer page faults, which dominate a 20 MB database.
+#ifdef __GLIBC__
     ::mallopt(M_ARENA_MAX, 1);
     ::mallopt(M_MMAP_THRESHOLD, 256 << 20);
     ::mallopt(M_TRIM_THRESHOLD, 512 << 20);
+#endif
     config cfg;
     const auto loc = locate_config(args.config);
     std::string err;
