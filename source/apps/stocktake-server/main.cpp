@@ -178,9 +178,11 @@ int run(const std::string& config_path, bool check_only) {
             if (!srv::load_server_config_file(config_path, fresh, why) || !load_credentials(fresh, c, a, why)) {
                 log.error("SIGHUP: config not reloaded, the old credentials stay: " + why);
             } else {
-                log.info("SIGHUP: credentials reloaded (" + std::to_string(c.size()) + " auth id(s), " +
-                         std::to_string(a.size()) + " API user(s)); other settings change at restart");
+                // Swap first, then log: the line promises the new credentials are live.
+                const auto n_clients = c.size(), n_api = a.size();
                 server.set_credentials(std::move(c), std::move(a));
+                log.info("SIGHUP: credentials reloaded (" + std::to_string(n_clients) + " auth id(s), " +
+                         std::to_string(n_api) + " API user(s)); other settings change at restart");
             }
         } else if (++signal_count == 1) {
             log.info(std::string("received ") + ::strsignal(sig) + ": shutting down");
