@@ -1,10 +1,9 @@
 // `stocktake`: the agent's command line. Only wiring lives here.
 
-#ifndef _WIN32  // the Windows build has no service object yet (see source/CMakeLists.txt)
 #include "stocktake/agent/agent.hpp"
 #include "stocktake/agent/control.hpp"
 #include "stocktake/agent/notify.hpp"
-#endif
+#include "stocktake/collect/file_io.hpp"
 #include "stocktake/agent/refresh.hpp"
 #include "stocktake/agent/sources.hpp"
 #include "stocktake/config/config.hpp"
@@ -32,6 +31,10 @@
 #endif
 #include <unistd.h>
 
+#ifdef _WIN32
+#include "service_win.hpp"
+#endif
+
 namespace {
 
 namespace asio = boost::asio;
@@ -42,6 +45,63 @@ constexpr int exit_partial = 2;
 constexpr int exit_internal = 3;
 constexpr int exit_no_service = 4;
 
+#ifdef _WIN32
+const char* const usage_text = R"(Usage: stocktake <command> [options]
+
+Software and container inventory agent (Windows).
+
+Commands:
+  collect            collect this host's inventory once and print it as JSON
+  run                the agent: refresh at start, on the timer, on triggers
+                     and on registry changes; deliver to the server; serve
+                     the control pipe. In a console until Ctrl+C, or (with
+                     --service) under the Service Control Manager
+  refresh            ask the running agent for a refresh now, wait, print a
+                     summary
+  status             print the running agent's status as JSON
+  install-service    register the Windows service "stocktake" (LocalSystem,
+                     automatic start, restarted after a failure); again to
+                     update it
+  uninstall-service  stop and remove the service
+
+Options of 'collect':
+  --config FILE         read FILE (default: $STOCKTAKE_CONFIG, else
+                        stocktake.conf next to stocktake.exe when it exists)
+  --pretty              indent the JSON
+  --format FORMAT       rport (default) or cyclonedx
+  --sources LIST        comma-separated sources to run (registry,docker);
+                        default: [inventory] sources, else all
+
+Options of 'run' and 'install-service':
+  --config FILE         as for collect (install-service records its
+                        absolute path in the service's command line)
+  --service             (run) started by the SCM; logs go to
+                        <data_dir>\stocktake.log
+
+Options of 'refresh' and 'status':
+  --socket PIPE         the agent's control pipe (default: [control] socket
+                        of the config, else \\.\pipe\stocktake)
+  --config FILE         where to find [control] socket
+
+General:
+  -h, --help            show this help
+  -V, --version         show the version
+
+Environment:
+  DOCKER_HOST           Docker engine to ask (npipe:////./pipe/docker_engine
+                        or tcp://host:port)
+  STOCKTAKE_CONFIG      config file path
+  STOCKTAKE_AUTH        server credentials <auth-id>:<password>
+
+Exit status:
+  0  success: every source was read (or is absent on this host)
+  1  usage or configuration error (message on stderr)
+  2  collect/refresh: the inventory was made, but one or more sources failed
+     (see its "errors" array and stderr)
+  3  internal error
+  4  refresh/status: no agent answers on the control pipe
+)";
+#else
 const char* const usage_text = R"(Usage: stocktake <command> [options]
 
 Software and container inventory agent.
@@ -88,6 +148,7 @@ Exit status:
   3  internal error
   4  refresh/status: no service answers on the control socket
 )";
+#endif
 
 int usage_error(const std::string& msg) {
     std::cerr << "stocktake: " << msg << "\nTry 'stocktake --help'.\n";
@@ -183,7 +244,6 @@ int run_collect(const collect_args& args) {
     return result->inv.errors.empty() ? exit_ok : exit_partial;
 }
 
-#ifndef _WIN32
 // Loads the config for `run`/`refresh`/`status` (as collect does).
 bool load_agent_config(const std::optional<std::string>& path, stocktake::config& cfg, std::string& err) {
     using namespace stocktake;
@@ -194,12 +254,32 @@ bool load_agent_config(const std::optional<std::string>& path, stocktake::config
     return true;
 }
 
-int run_service(const std::optional<std::string>& config_path) {
+// What `run` reports to and takes from its supervisor: systemd (through
+// notify_systemd) or the Windows SCM (service_win.cpp).
+struct supervisor {
+    std::function<void()> running;                        // the agent is up
+    std::function<void(std::function<void()>)> on_stop;   // how to ask it to stop, from any thread
+    bool log_to_file = false;                             // no stderr (Windows service): data_dir/stocktake.log
+};
+
+int run_service(const std::optional<std::string>& config_path, const supervisor& sup) {
     using namespace stocktake;
-    logger log;
     config cfg;
     std::string err;
-    if (!load_agent_config(config_path, cfg, err) || !apply_defaults(cfg, err)) {
+    const bool config_ok = load_agent_config(config_path, cfg, err) && apply_defaults(cfg, err);
+    logger log;
+    if (sup.log_to_file) {
+        // Even a config error must land somewhere an administrator looks.
+        std::string dir_err;
+        write_file_atomically(cfg.client.data_dir, ".probe", "", dir_err);  // creates data_dir
+        remove_file(path_join(cfg.client.data_dir, ".probe"));
+        std::string why;
+        auto sink = logger::file_sink(path_join(cfg.client.data_dir, "stocktake.log"), why);
+        if (sink) log = logger(log_level::info, std::move(sink));
+    }
+    if (!config_ok) {
+        log.error("config error: " + err);
+        if (!sup.log_to_file) return exit_usage;
         std::cerr << "stocktake: config error: " << err << "\n";
         return exit_usage;
     }
@@ -209,13 +289,19 @@ int run_service(const std::optional<std::string>& config_path) {
     try {
         a.emplace(ioc.get_executor(), pool.get_executor(), cfg, log);
     } catch (const std::exception& e) {  // e.g. an unreadable ca_file
-        std::cerr << "stocktake: config error: " << e.what() << "\n";
+        log.error(std::string("config error: ") + e.what());
         return exit_usage;
     }
+#ifdef _WIN32
+    asio::signal_set signals(ioc, SIGINT, SIGTERM);  // Ctrl+C in a console
+#else
+    asio::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
+#endif
     int code = exit_ok;
     bool done = false;
     a->async_run([&](std::exception_ptr e) {
         done = true;
+        signals.cancel();  // nothing else keeps the io_context running
         if (e) {
             try {
                 std::rethrow_exception(e);
@@ -227,10 +313,20 @@ int run_service(const std::optional<std::string>& config_path) {
         notify_systemd("STOPPING=1");
     });
     notify_systemd("READY=1\nSTATUS=running");
+    if (sup.running) sup.running();
+    if (sup.on_stop) {
+        sup.on_stop([&] {
+            asio::post(ioc, [&] {
+                if (done) return;
+                log.info("stopping: the Service Control Manager asked");
+                a->stop();
+            });
+        });
+    }
 
-    asio::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
     std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec, int sig) {
         if (ec || done) return;
+#ifndef _WIN32
         if (sig == SIGHUP) {
             notify_systemd("RELOADING=1");
             config next;
@@ -250,12 +346,14 @@ int run_service(const std::optional<std::string>& config_path) {
             signals.async_wait(on_signal);
             return;
         }
+#endif
         log.info(std::string("stopping on ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
         signals.cancel();
         a->stop();
     };
     signals.async_wait(on_signal);
     ioc.run();
+    if (sup.on_stop) sup.on_stop(nullptr);  // the io_context is done: nothing to post to
     a.reset();
     pool.join();
     return code;
@@ -308,7 +406,6 @@ int run_client(const std::string& cmd, const std::optional<std::string>& socket,
     }
     return exit_ok;
 }
-#endif  // !_WIN32
 
 }  // namespace
 
@@ -324,8 +421,16 @@ int main(int argc, char** argv) {
         return exit_ok;
     }
     const std::string cmd = args[0];
-    if (cmd != "collect" && cmd != "run" && cmd != "refresh" && cmd != "status")
+#ifdef _WIN32
+    const bool windows_cmd = cmd == "install-service" || cmd == "uninstall-service";
+#else
+    const bool windows_cmd = false;
+    if (cmd == "install-service" || cmd == "uninstall-service")
+        return usage_error("'" + cmd + "' is for Windows; on Linux install packaging/stocktake.service (systemd)");
+#endif
+    if (cmd != "collect" && cmd != "run" && cmd != "refresh" && cmd != "status" && !windows_cmd)
         return usage_error("unknown command '" + cmd + "'");
+    bool as_service = false;
 
     collect_args ca;
     std::optional<std::string> socket;
@@ -350,6 +455,12 @@ int main(int argc, char** argv) {
             ca.config = *v;
             continue;
         }
+#ifdef _WIN32
+        if (cmd == "run" && a == "--service") {
+            as_service = true;
+            continue;
+        }
+#endif
         if (cmd == "refresh" || cmd == "status") {
             if (auto v2 = value("--socket")) {
                 if (*v2 == "\x01") return usage_error("--socket needs a path");
@@ -386,13 +497,23 @@ int main(int argc, char** argv) {
     try {
         if (cmd == "collect") return run_collect(ca);
 #ifdef _WIN32
-        (void)socket;
-        std::cerr << "stocktake: '" << cmd << "' is not available in the Windows build yet; use 'stocktake collect'\n";
-        return exit_usage;
+        if (cmd == "install-service") return stocktake::service::install(ca.config);
+        if (cmd == "uninstall-service") return stocktake::service::uninstall();
+        if (cmd == "run" && as_service) {
+            const auto config = ca.config;
+            return stocktake::service::run_dispatcher([config](stocktake::service::control& c) {
+                supervisor sup;
+                sup.running = c.running;
+                sup.on_stop = c.on_stop;
+                sup.log_to_file = true;
+                return run_service(config, sup);
+            });
+        }
 #else
-        if (cmd == "run") return run_service(ca.config);
-        return run_client(cmd, socket, ca.config);
+        (void)as_service;
 #endif
+        if (cmd == "run") return run_service(ca.config, supervisor{});
+        return run_client(cmd, socket, ca.config);
     } catch (const std::exception& e) {
         std::cerr << "stocktake: internal error: " << e.what() << "\n";
         return exit_internal;

@@ -24,8 +24,10 @@
 #include <boost/json.hpp>
 
 #include <list>
-#include <malloc.h>
 #include <random>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 namespace stocktake {
 namespace asio = boost::asio;
@@ -137,7 +139,7 @@ struct agent::impl : std::enable_shared_from_this<agent::impl> {
         } else if (up) {
             up->reconfigure(upload_opts());
         } else {
-            up = std::make_shared<uploader>(ex, upload_opts(), log);
+            up = std::make_shared<uploader>(ex, upload_opts(), log, pool);
         }
         upload_changed.cancel();
     }
@@ -181,9 +183,11 @@ struct agent::impl : std::enable_shared_from_this<agent::impl> {
         if (up) up->submit(res.inv);
         last = std::move(res);
         last_summary = s;
+#ifdef __GLIBC__
         // A refresh allocates a lot briefly; give it back so the idle
         // service stays small.
         ::malloc_trim(0);
+#endif
     }
 
     // Runs refreshes while the schedule asks for them (coalesced reruns).
@@ -308,7 +312,12 @@ struct agent::impl : std::enable_shared_from_this<agent::impl> {
 
     asio::awaitable<void> watch_loop() {
         auto self = shared_from_this();
-        const bool watch = std::find(cfg.inventory.sources.begin(), cfg.inventory.sources.end(), "dpkg") !=
+#ifdef _WIN32
+        const char* const watched = "registry";
+#else
+        const char* const watched = "dpkg";
+#endif
+        const bool watch = std::find(cfg.inventory.sources.begin(), cfg.inventory.sources.end(), watched) !=
                            cfg.inventory.sources.end();
         if (!watch || cfg.inventory.watch_quiet.count() == 0) {
             asio::steady_timer t(ex, asio::steady_timer::time_point::max());
@@ -321,9 +330,14 @@ struct agent::impl : std::enable_shared_from_this<agent::impl> {
             bool drive_here = false;
             self->trigger(drive_here);
         };
-        std::string dir = cfg.inventory.dpkg_admindir;
         logger l = log;
+#ifdef _WIN32
+        std::optional<std::vector<registry_location>> where;  // default: what the registry source reads
+        co_await watch_registry(cfg.inventory.watch_quiet, std::move(on_change), std::move(l), std::move(where));
+#else
+        std::string dir = cfg.inventory.dpkg_admindir;
         co_await watch_dpkg(std::move(dir), cfg.inventory.watch_quiet, std::move(on_change), std::move(l));
+#endif
     }
 
     asio::awaitable<void> run_all() {

@@ -1,5 +1,7 @@
 #include "stocktake/agent/control.hpp"
 
+#include "stocktake/agent/control_http.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -46,55 +48,20 @@ bool someone_listens(const std::string& path) {
     return ok;
 }
 
-std::string json_error(std::string_view code, std::string_view title) {
-    return "{\"errors\":[{\"code\":\"" + std::string(code) + "\",\"title\":\"" + std::string(title) + "\"}]}";
-}
-
 struct connections {
     std::set<std::shared_ptr<beast::basic_stream<local>>> open;
 };
 
 asio::awaitable<void> serve_one(std::shared_ptr<beast::basic_stream<local>> stream, control_handlers& h,
                                 std::shared_ptr<connections> conns, logger log) {
-    beast::flat_buffer buf;
     try {
-        for (;;) {
-            http::request_parser<http::string_body> parser;
-            parser.body_limit(64 * 1024);
-            stream->expires_after(std::chrono::seconds{30});
-            auto [ec, n] = co_await http::async_read(*stream, buf, parser, asio::as_tuple(asio::use_awaitable));
-            if (ec) break;
-            auto req = parser.release();
-            http::response<http::string_body> res{http::status::ok, req.version()};
-            res.set(http::field::content_type, "application/json");
-            res.keep_alive(req.keep_alive());
-            const std::string target(req.target());
-            if (target == "/v1/refresh") {
-                if (req.method() != http::verb::post) {
-                    res.result(http::status::method_not_allowed);
-                    res.set(http::field::allow, "POST");
-                    res.body() = json_error("method_not_allowed", "use POST /v1/refresh");
-                } else {
-                    stream->expires_never();  // a refresh may take as long as its sources' timeouts
-                    res.body() = co_await h.refresh();
-                }
-            } else if (target == "/v1/status" || target == "/v1/inventory") {
-                if (req.method() != http::verb::get && req.method() != http::verb::head) {
-                    res.result(http::status::method_not_allowed);
-                    res.set(http::field::allow, "GET");
-                    res.body() = json_error("method_not_allowed", "use GET " + target);
-                } else {
-                    res.body() = target == "/v1/status" ? h.status() : h.inventory();
-                }
-            } else {
-                res.result(http::status::not_found);
-                res.body() = json_error("not_found", "no such endpoint; try /v1/status, /v1/inventory or POST /v1/refresh");
-            }
-            res.prepare_payload();
-            stream->expires_after(std::chrono::seconds{30});
-            auto [wec, wn] = co_await http::async_write(*stream, res, asio::as_tuple(asio::use_awaitable));
-            if (wec || !res.keep_alive()) break;
-        }
+        auto set_timeout = [&](std::optional<std::chrono::seconds> d) {
+            if (d)
+                stream->expires_after(*d);
+            else
+                stream->expires_never();
+        };
+        co_await control_detail::serve_connection(*stream, h, set_timeout);
     } catch (const boost::system::system_error& e) {
         if (e.code() != asio::error::operation_aborted) log.warn(std::string("control: connection failed: ") + e.what());
     } catch (const std::exception& e) {

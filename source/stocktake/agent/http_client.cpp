@@ -28,7 +28,8 @@ struct http_client::tls_state {
     ssl::context ctx{ssl::context::tls_client};
 };
 
-http_client::http_client(asio::any_io_executor ex, server_url url, const std::optional<std::string>& ca_file)
+http_client::http_client(asio::any_io_executor ex, server_url url, const std::optional<std::string>& ca_file,
+                         asio::any_io_executor /*pool: WinHTTP only*/)
     : ex_(std::move(ex)), url_(std::move(url)) {
     if (!url_.tls) return;
     tls_ = std::make_unique<tls_state>();

@@ -1,7 +1,8 @@
 #pragma once
 // The agent's HTTPS client for the Stocktake server: system CA store plus
 // an optional ca_file, peer and host name verification always on. Plain
-// http:// is accepted only for loopback hosts.
+// http:// is accepted only for loopback hosts. Beast + OpenSSL on Linux
+// (http_client.cpp), WinHTTP on Windows (http_client_win.cpp).
 
 #include "stocktake/config/server_url.hpp"
 
@@ -31,8 +32,11 @@ struct transport_error : std::runtime_error {
 
 class http_client {
 public:
-    // Throws std::runtime_error when ca_file cannot be loaded.
-    http_client(boost::asio::any_io_executor ex, server_url url, const std::optional<std::string>& ca_file);
+    // Throws std::runtime_error when ca_file cannot be loaded. `pool` runs
+    // the blocking WinHTTP calls of the Windows build (unused elsewhere;
+    // empty: `ex`).
+    http_client(boost::asio::any_io_executor ex, server_url url, const std::optional<std::string>& ca_file,
+                boost::asio::any_io_executor pool = {});
     ~http_client();
 
     // One request on a fresh connection. Throws transport_error, or

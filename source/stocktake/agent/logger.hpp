@@ -32,6 +32,12 @@ public:
     // event is always one line.
     static sink stderr_sink();
 
+    // Appends "2026-12-03T16:44:37Z info message" lines to `path` (for the
+    // Windows service, which has no stderr). A file over 10 MiB at start is
+    // kept as <path>.1. Returns an empty sink and sets `error` when the
+    // file cannot be opened.
+    static sink file_sink(const std::string& path, std::string& error);
+
 private:
     log_level min_ = log_level::info;
     sink sink_;

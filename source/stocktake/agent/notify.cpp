@@ -5,11 +5,17 @@
 #include <cstring>
 #include <string>
 
+#ifndef _WIN32
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#endif
 
 namespace stocktake {
+
+#ifdef _WIN32
+void notify_systemd(std::string_view) {}  // the SCM is told by the service glue instead
+#else
 
 void notify_systemd(std::string_view state) {
     const char* path = std::getenv("NOTIFY_SOCKET");
@@ -26,5 +32,6 @@ void notify_systemd(std::string_view state) {
     (void)::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&addr), alen);
     ::close(fd);
 }
+#endif
 
 }  // namespace stocktake

@@ -3,7 +3,9 @@
 #include "stocktake/agent/http_client.hpp"
 #include "stocktake/collect/file_io.hpp"
 #include "stocktake/core/digest.hpp"
+#ifndef STOCKTAKE_NO_ZLIB
 #include "stocktake/core/gzip.hpp"
+#endif
 #include "stocktake/core/inventory_json.hpp"
 #include "stocktake/core/time.hpp"
 
@@ -14,13 +16,7 @@
 #include <boost/json.hpp>
 
 #include <cctype>
-#include <cerrno>
-#include <cstring>
 #include <random>
-
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 namespace stocktake {
 namespace asio = boost::asio;
@@ -50,50 +46,6 @@ std::string encode_segment(std::string_view s) {
     return out;
 }
 
-// Writes `data` to `path` so that a crash leaves either the old or the new
-// file, never a torn one: temp file, fsync, rename, fsync the directory.
-bool write_atomically(const std::string& dir, const std::string& name, std::string_view data, std::string& why) {
-    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-        why = "cannot create " + dir + ": " + std::strerror(errno);
-        return false;
-    }
-    const std::string tmp = dir + "/." + name + ".tmp";
-    const std::string dst = dir + "/" + name;
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        why = "cannot write " + tmp + ": " + std::strerror(errno);
-        return false;
-    }
-    std::size_t off = 0;
-    while (off < data.size()) {
-        const ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            why = "cannot write " + tmp + ": " + std::strerror(errno);
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            return false;
-        }
-        off += static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd) != 0 || ::close(fd) != 0) {
-        why = "cannot flush " + tmp + ": " + std::strerror(errno);
-        ::unlink(tmp.c_str());
-        return false;
-    }
-    if (::rename(tmp.c_str(), dst.c_str()) != 0) {
-        why = "cannot replace " + dst + ": " + std::strerror(errno);
-        ::unlink(tmp.c_str());
-        return false;
-    }
-    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-    }
-    return true;
-}
-
 std::string server_error_text(const http_result& r) {
     // The server answers {"errors":[{"code","title"}]}; show the title.
     boost::system::error_code ec;
@@ -121,6 +73,7 @@ struct snapshot {
 
 struct uploader::impl {
     asio::any_io_executor ex;
+    asio::any_io_executor pool;
     upload_options opts;
     logger log;
     std::shared_ptr<http_client> client;
@@ -134,8 +87,8 @@ struct uploader::impl {
     std::string last_persist_error;
     bool retired = false;
 
-    impl(asio::any_io_executor e, upload_options o, logger l)
-        : ex(e), opts(std::move(o)), log(std::move(l)), wake(e, asio::steady_timer::time_point::max()),
+    impl(asio::any_io_executor e, upload_options o, logger l, asio::any_io_executor p)
+        : ex(e), pool(std::move(p)), opts(std::move(o)), log(std::move(l)), wake(e, asio::steady_timer::time_point::max()),
           retry(opts.retry_min, opts.retry_max) {
         make_client();
     }
@@ -144,14 +97,14 @@ struct uploader::impl {
         server_url url;
         std::string why;
         if (!parse_server_url(opts.server, url, why)) throw std::runtime_error("client.server: " + why);
-        client = std::make_shared<http_client>(ex, url, opts.ca_file);
+        client = std::make_shared<http_client>(ex, url, opts.ca_file, pool);
         st.configured = true;
         st.server = opts.server;
     }
 
     double uniform() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); }
 
-    std::string acked_path() const { return opts.data_dir + "/acked.json"; }
+    std::string acked_path() const { return path_join(opts.data_dir, "acked.json"); }
 
     void load_state() {
         std::string text;
@@ -170,7 +123,7 @@ struct uploader::impl {
                     acked_hash = std::string(h->get_string());
             }
         }
-        if (read_file(opts.data_dir + "/pending.json", text, f)) {
+        if (read_file(path_join(opts.data_dir, "pending.json"), text, f)) {
             boost::system::error_code ec;
             auto v = json::parse(text, ec);
             std::string why;
@@ -181,7 +134,7 @@ struct uploader::impl {
                          " in " + opts.data_dir + "; delivering it");
                 set_pending(std::move(*inv), std::move(text), false);
             } else {
-                log.warn("upload: ignoring unreadable " + opts.data_dir + "/pending.json");
+                log.warn("upload: ignoring unreadable " + path_join(opts.data_dir, "pending.json"));
             }
         }
     }
@@ -194,7 +147,7 @@ struct uploader::impl {
         s.inv = std::move(inv);
         if (persist) {
             std::string why;
-            if (!write_atomically(opts.data_dir, "pending.json", s.body, why)) {
+            if (!write_file_atomically(opts.data_dir, "pending.json", s.body, why)) {
                 if (why != last_persist_error) log.error("upload: cannot keep the inventory on disk: " + why);
                 last_persist_error = why;
             } else {
@@ -219,11 +172,11 @@ struct uploader::impl {
                        {"content_sha256", s.hash},
                        {"refreshed", format_rfc3339_nanos(s.inv.refreshed)}};
         std::string why;
-        if (!write_atomically(opts.data_dir, "acked.json", json::serialize(a), why)) log.warn("upload: " + why);
+        if (!write_file_atomically(opts.data_dir, "acked.json", json::serialize(a), why)) log.warn("upload: " + why);
         if (pending && pending->generation == s.generation) {
             pending.reset();
             st.pending = false;
-            ::unlink((opts.data_dir + "/pending.json").c_str());
+            remove_file(path_join(opts.data_dir, "pending.json"));
         }
     }
 
@@ -256,17 +209,24 @@ struct uploader::impl {
         }
         auto h = headers();
         h.emplace_back("Content-Type", "application/json");
+        const auto size = s.body.size();
+#ifdef STOCKTAKE_NO_ZLIB
+        // The Windows build has no zlib (Debian has no mingw build of it):
+        // the body goes as it is.
+        std::string gz = s.body;
+        const std::string size_note = " bytes";
+#else
         h.emplace_back("Content-Encoding", "gzip");
         auto gz = gzip_compress(s.body);
-        const auto size = s.body.size();
-        const auto gsize = gz.size();
+        const std::string size_note = " bytes, " + std::to_string(gz.size()) + " gzipped";
+#endif
         std::string method = "PUT", path = target();
         auto r = co_await c->request(std::move(method), std::move(path), std::move(h), std::move(gz), opts.timeout);
         if (r.status == 204 || r.status == 200 || r.status == 201) {
             acknowledged(s, "full");
             log.info("upload: delivered the inventory to " + opts.server + " (" + std::to_string(s.inv.software.size()) +
                      " packages, " + std::to_string(s.inv.containers.size()) + " containers; " + std::to_string(size) +
-                     " bytes, " + std::to_string(gsize) + " gzipped)");
+                     size_note + ")");
             co_return "";
         }
         std::string why = "PUT " + target() + " answered " + std::to_string(r.status) + ": " + server_error_text(r);
@@ -276,8 +236,8 @@ struct uploader::impl {
     }
 };
 
-uploader::uploader(asio::any_io_executor ex, upload_options opts, logger log)
-    : impl_(std::make_shared<impl>(ex, std::move(opts), std::move(log))) {}
+uploader::uploader(asio::any_io_executor ex, upload_options opts, logger log, asio::any_io_executor pool)
+    : impl_(std::make_shared<impl>(ex, std::move(opts), std::move(log), std::move(pool))) {}
 
 uploader::~uploader() = default;
 

@@ -52,8 +52,9 @@ struct upload_status {
 
 class uploader {
 public:
-    // Throws std::runtime_error on a bad ca_file or server URL.
-    uploader(boost::asio::any_io_executor ex, upload_options opts, logger log);
+    // Throws std::runtime_error on a bad ca_file or server URL. `pool` may
+    // run blocking transport work (WinHTTP on Windows).
+    uploader(boost::asio::any_io_executor ex, upload_options opts, logger log, boost::asio::any_io_executor pool = {});
     ~uploader();
 
     // Loads data_dir/pending.json (if a previous run left one) as the

@@ -1,5 +1,6 @@
 #include "stocktake/collect/file_io.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -7,6 +8,10 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#ifdef _WIN32
+#include "stocktake/core/win32.hpp"
+#endif
 
 namespace stocktake {
 namespace {
@@ -93,5 +98,91 @@ bool list_dir(const std::string& path, std::vector<std::string>& names, bool& ex
     }
     return true;
 }
+
+#ifdef _WIN32
+bool write_file_atomically(const std::string& dir, const std::string& name, std::string_view data, std::string& why) {
+    const std::wstring wdir = win32::widen(dir);
+    if (!::CreateDirectoryW(wdir.c_str(), nullptr) && ::GetLastError() != ERROR_ALREADY_EXISTS) {
+        why = "cannot create " + dir + ": " + win32::error_text(::GetLastError());
+        return false;
+    }
+    const std::string tmp = path_join(dir, "." + name + ".tmp");
+    const std::string dst = path_join(dir, name);
+    const std::wstring wtmp = win32::widen(tmp), wdst = win32::widen(dst);
+    HANDLE h = ::CreateFileW(wtmp.c_str(), GENERIC_WRITE, 0, nullptr, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, nullptr);
+    if (h == INVALID_HANDLE_VALUE) {
+        why = "cannot write " + tmp + ": " + win32::error_text(::GetLastError());
+        return false;
+    }
+    std::size_t off = 0;
+    bool ok = true;
+    while (ok && off < data.size()) {
+        DWORD n = 0;
+        const DWORD chunk = static_cast<DWORD>(std::min<std::size_t>(data.size() - off, 1u << 30));
+        ok = ::WriteFile(h, data.data() + off, chunk, &n, nullptr) != 0;
+        off += n;
+    }
+    if (ok) ok = ::FlushFileBuffers(h) != 0;
+    const DWORD werr = ::GetLastError();
+    ::CloseHandle(h);
+    if (!ok) {
+        why = "cannot write " + tmp + ": " + win32::error_text(werr);
+        ::DeleteFileW(wtmp.c_str());
+        return false;
+    }
+    if (!::MoveFileExW(wtmp.c_str(), wdst.c_str(), MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
+        why = "cannot replace " + dst + ": " + win32::error_text(::GetLastError());
+        ::DeleteFileW(wtmp.c_str());
+        return false;
+    }
+    return true;
+}
+
+void remove_file(const std::string& path) { ::DeleteFileW(win32::widen(path).c_str()); }
+#else
+bool write_file_atomically(const std::string& dir, const std::string& name, std::string_view data, std::string& why) {
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+        why = "cannot create " + dir + ": " + std::strerror(errno);
+        return false;
+    }
+    const std::string tmp = path_join(dir, "." + name + ".tmp");
+    const std::string dst = path_join(dir, name);
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        why = "cannot write " + tmp + ": " + std::strerror(errno);
+        return false;
+    }
+    std::size_t off = 0;
+    while (off < data.size()) {
+        const ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            why = "cannot write " + tmp + ": " + std::strerror(errno);
+            ::close(fd);
+            ::unlink(tmp.c_str());
+            return false;
+        }
+        off += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd) != 0 || ::close(fd) != 0) {
+        why = "cannot flush " + tmp + ": " + std::strerror(errno);
+        ::unlink(tmp.c_str());
+        return false;
+    }
+    if (::rename(tmp.c_str(), dst.c_str()) != 0) {
+        why = "cannot replace " + dst + ": " + std::strerror(errno);
+        ::unlink(tmp.c_str());
+        return false;
+    }
+    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+    }
+    return true;
+}
+
+void remove_file(const std::string& path) { ::unlink(path.c_str()); }
+#endif
 
 }  // namespace stocktake

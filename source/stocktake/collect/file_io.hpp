@@ -17,6 +17,28 @@ bool read_file(const std::string& path, std::string& out, failure& err);
 // the directory does not exist (ENOENT/ENOTDIR), which is not an error.
 bool list_dir(const std::string& path, std::vector<std::string>& names, bool& exists, failure& err);
 
+// dir + separator + name ('\\' on Windows, '/' elsewhere).
+inline std::string path_join(const std::string& dir, std::string_view name) {
+#ifdef _WIN32
+    constexpr char sep = '\\';
+#else
+    constexpr char sep = '/';
+#endif
+    std::string out = dir;
+    if (!out.empty() && out.back() != sep && out.back() != '/') out.push_back(sep);
+    out += name;
+    return out;
+}
+
+// Writes dir/name so that a crash leaves either the old or the new file,
+// never a torn one: a temporary file, flushed to disk, renamed over the
+// old one. Creates `dir` (owner only) when missing. On failure returns
+// false and sets `why` (naming the file and the cause).
+bool write_file_atomically(const std::string& dir, const std::string& name, std::string_view data, std::string& why);
+
+// Removes a file; a missing one is not an error.
+void remove_file(const std::string& path);
+
 // "Permission denied" etc. for errno.
 std::string errno_text(int e);
 

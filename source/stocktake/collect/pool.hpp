@@ -27,12 +27,16 @@ namespace stocktake {
 // exception_ptr holding system_error(operation_aborted); `f` still runs
 // to its end on the pool and its result is dropped. The pool must be
 // joined before the caller's execution context is destroyed.
-template <class Executor, class F, class Token>
-auto async_run_on(Executor pool, F f, Token&& token) {
+//
+// async_run_on(pool_executor, f, on_cancel, token) also calls `on_cancel()`
+// (from the cancelling thread) when the operation is cancelled, so that `f`
+// can be made to return early (close the handle it blocks on, say).
+template <class Executor, class F, class OnCancel, class Token>
+auto async_run_on(Executor pool, F f, OnCancel on_cancel, Token&& token) {
     using R = std::invoke_result_t<F&>;
     static_assert(std::is_default_constructible_v<R>, "async_run_on needs a default-constructible result");
     return boost::asio::async_initiate<Token, void(std::exception_ptr, R)>(
-        [pool](auto handler, F fn) mutable {
+        [pool, on_cancel = std::move(on_cancel)](auto handler, F fn) mutable {
             using H = decltype(handler);
             struct state {
                 explicit state(H h)
@@ -46,8 +50,9 @@ auto async_run_on(Executor pool, F f, Token&& token) {
             auto ex = boost::asio::get_associated_executor(*st->handler);
             auto slot = boost::asio::get_associated_cancellation_slot(*st->handler);
             if (slot.is_connected()) {
-                slot.assign([st, ex](boost::asio::cancellation_type) {
+                slot.assign([st, ex, on_cancel](boost::asio::cancellation_type) {
                     if (st->claimed.exchange(true)) return;
+                    on_cancel();
                     boost::asio::post(ex, [st] {
                         auto h = std::move(*st->handler);
                         st->handler.reset();
@@ -77,6 +82,11 @@ auto async_run_on(Executor pool, F f, Token&& token) {
             });
         },
         token, std::move(f));
+}
+
+template <class Executor, class F, class Token>
+auto async_run_on(Executor pool, F f, Token&& token) {
+    return async_run_on(std::move(pool), std::move(f), [] {}, std::forward<Token>(token));
 }
 
 }  // namespace stocktake

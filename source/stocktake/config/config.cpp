@@ -5,6 +5,7 @@
 
 #include <toml++/toml.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -102,7 +103,7 @@ bool load_client(ctx& c, const toml::table& t, config& out) {
             out.client.inventory_interval = std::chrono::duration_cast<std::chrono::seconds>(d);
         } else if (key == "data_dir") {
             if (!get_nonempty(c, v, full, out.client.data_dir)) return false;
-            if (out.client.data_dir.front() != '/') return c.fail(v, full, "must be an absolute path");
+            if (!is_absolute_path(out.client.data_dir)) return c.fail(v, full, "must be an absolute path");
         } else if (key == "upload_retry_min" || key == "upload_retry_max") {
             std::chrono::milliseconds d{};
             if (!get_duration(c, v, full, d)) return false;
@@ -244,6 +245,17 @@ std::string default_config() { return std::string(default_config_path); }
 
 }  // namespace
 
+bool is_absolute_path(std::string_view p) {
+#ifdef _WIN32
+    // C:\dir, C:/dir, \\server\share
+    if (p.size() >= 3 && std::isalpha(static_cast<unsigned char>(p[0])) && p[1] == ':' && (p[2] == '\\' || p[2] == '/'))
+        return true;
+    return p.size() >= 2 && (p[0] == '\\' || p[0] == '/') && (p[1] == '\\' || p[1] == '/');
+#else
+    return !p.empty() && p.front() == '/';
+#endif
+}
+
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
     if (s == "0") return std::chrono::milliseconds{0};
     if (s.empty()) return std::nullopt;
@@ -337,6 +349,11 @@ bool apply_defaults(config& c, std::string& error) {
         }
         c.client.auth = s;
     }
+#ifdef _WIN32
+    if (c.client.data_dir == client_config{}.data_dir) {
+        if (const char* pd = std::getenv("PROGRAMDATA"); pd && *pd) c.client.data_dir = std::string(pd) + "\\Stocktake";
+    }
+#endif
     if (c.client.id.empty()) c.client.id = machine_id();
     if (c.client.name.empty()) c.client.name = host_name();
     if (c.client.server && !c.client.auth) {
@@ -344,7 +361,11 @@ bool apply_defaults(config& c, std::string& error) {
         return false;
     }
     if (c.client.id.empty() && c.client.server) {
+#ifdef _WIN32
+        error = "client.id: not set and HKLM\\SOFTWARE\\Microsoft\\Cryptography\\MachineGuid is missing or empty; set id in [client]";
+#else
         error = "client.id: not set and /etc/machine-id is missing or empty; set id in [client]";
+#endif
         return false;
     }
     return true;

@@ -16,7 +16,11 @@ struct client_config {
     std::string id;                     // default: /etc/machine-id
     std::string name;                   // default: the host name
     std::chrono::seconds inventory_interval{std::chrono::hours{4}};  // 0 = no timer
+#ifdef _WIN32
+    std::string data_dir = "C:\\ProgramData\\Stocktake";  // %ProgramData%\Stocktake, see apply_defaults
+#else
     std::string data_dir = "/var/lib/stocktake";
+#endif
     std::optional<std::string> ca_file;  // an extra CA to trust for `server`
     std::chrono::milliseconds retry_min{1'000};   // upload backoff: first retry
     std::chrono::milliseconds retry_max{60'000};  // upload backoff: cap
@@ -77,6 +81,9 @@ config_location locate_config(const std::optional<std::string>& cli);
 // STOCKTAKE_AUTH. Returns false with `error` if no id can be found and
 // a server is configured.
 bool apply_defaults(config& c, std::string& error);
+
+// An absolute path on this platform (/x; on Windows C:\x or \\server\share).
+bool is_absolute_path(std::string_view p);
 
 // "4h", "30m", "90s", "1h30m", "500ms", "0". Returns nullopt when malformed.
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view s);

@@ -1,0 +1,199 @@
+// The agent's HTTPS client on Windows: WinHTTP (no OpenSSL in the Windows
+// build). TLS 1.2+ verified against the Windows certificate store, host
+// name checked, no redirects, no automatic Windows logon. The blocking
+// WinHTTP calls run on the worker pool; cancelling closes the request
+// handle, which makes them return at once.
+
+#include "stocktake/agent/http_client.hpp"
+
+#include "stocktake/collect/pool.hpp"
+#include "stocktake/core/win32.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <mutex>
+
+#include <winhttp.h>
+
+namespace stocktake {
+namespace asio = boost::asio;
+
+struct http_client::tls_state {
+    asio::any_io_executor pool;
+};
+
+http_client::http_client(asio::any_io_executor ex, server_url url, const std::optional<std::string>& ca_file,
+                         asio::any_io_executor pool)
+    : ex_(std::move(ex)), url_(std::move(url)), tls_(std::make_unique<tls_state>()) {
+    tls_->pool = pool ? std::move(pool) : ex_;
+    if (ca_file)
+        throw std::runtime_error("client.ca_file: not supported by the Windows build; import the CA that signed the server's "
+                                 "certificate into the Local Computer's \"Trusted Root Certification Authorities\" store "
+                                 "(certutil -addstore Root ca.crt) and remove ca_file");
+}
+
+http_client::~http_client() = default;
+
+namespace {
+
+struct internet_handle {
+    HINTERNET h = nullptr;
+    internet_handle() = default;
+    explicit internet_handle(HINTERNET x) : h(x) {}
+    internet_handle(const internet_handle&) = delete;
+    internet_handle& operator=(const internet_handle&) = delete;
+    ~internet_handle() {
+        if (h) ::WinHttpCloseHandle(h);
+    }
+};
+
+std::string winhttp_text(DWORD err) {
+    if (err >= WINHTTP_ERROR_BASE && err <= WINHTTP_ERROR_LAST)
+        return win32::error_text(err, ::GetModuleHandleW(L"winhttp.dll"));
+    return win32::error_text(err);
+}
+
+// The request handle, closable from the cancelling thread.
+struct exchange_state {
+    std::mutex m;
+    HINTERNET request = nullptr;
+    bool cancelled = false;
+
+    void cancel() {
+        std::lock_guard lk(m);
+        cancelled = true;
+        if (request) {
+            ::WinHttpCloseHandle(request);
+            request = nullptr;
+        }
+    }
+};
+
+struct outcome {
+    http_result result;
+    std::string error;  // transport failure, in words
+    bool cancelled = false;
+};
+
+outcome exchange(const server_url& url, const std::string& method, const std::string& target,
+                 const std::vector<std::pair<std::string, std::string>>& headers, const std::string& body,
+                 std::chrono::milliseconds timeout, exchange_state& st) {
+    outcome out;
+    auto fail = [&](std::string what) {
+        const DWORD err = ::GetLastError();
+        {
+            std::lock_guard lk(st.m);
+            if (st.cancelled) {
+                out.cancelled = true;
+                return out;
+            }
+        }
+        out.error = what + ": " + winhttp_text(err);
+        if (err == ERROR_WINHTTP_SECURE_FAILURE)
+            out.error += "; the server's certificate is not trusted or does not name " + url.host +
+                         ": import the CA that signed it into the Local Computer's Trusted Root store";
+        else if (err == ERROR_WINHTTP_TIMEOUT)
+            out.error = url.text + " did not answer within " + std::to_string(timeout.count()) + " ms";
+        return out;
+    };
+    internet_handle session(::WinHttpOpen(L"stocktake/0.1", WINHTTP_ACCESS_TYPE_AUTOMATIC_PROXY, WINHTTP_NO_PROXY_NAME,
+                                          WINHTTP_NO_PROXY_BYPASS, 0));
+    if (!session.h)  // before Windows 8.1 (and on Wine): the WinHTTP proxy setting
+        session.h = ::WinHttpOpen(L"stocktake/0.1", WINHTTP_ACCESS_TYPE_DEFAULT_PROXY, WINHTTP_NO_PROXY_NAME, WINHTTP_NO_PROXY_BYPASS, 0);
+    if (!session.h) return fail("WinHTTP is unavailable");
+    const int ms = static_cast<int>(std::min<long long>(timeout.count(), 0x7fffffff));
+    ::WinHttpSetTimeouts(session.h, ms, ms, ms, ms);
+    if (url.tls) {
+        DWORD protocols = WINHTTP_FLAG_SECURE_PROTOCOL_TLS1_2;
+#ifdef WINHTTP_FLAG_SECURE_PROTOCOL_TLS1_3
+        protocols |= WINHTTP_FLAG_SECURE_PROTOCOL_TLS1_3;
+#endif
+        if (!::WinHttpSetOption(session.h, WINHTTP_OPTION_SECURE_PROTOCOLS, &protocols, sizeof protocols)) {
+            protocols = WINHTTP_FLAG_SECURE_PROTOCOL_TLS1_2;
+            ::WinHttpSetOption(session.h, WINHTTP_OPTION_SECURE_PROTOCOLS, &protocols, sizeof protocols);
+        }
+    }
+    const std::wstring host = win32::widen(url.host);
+    const int port = std::stoi(url.port);
+    internet_handle conn(::WinHttpConnect(session.h, host.c_str(), static_cast<INTERNET_PORT>(port), 0));
+    if (!conn.h) return fail("cannot connect to " + url.text);
+    const std::wstring wmethod = win32::widen(method), wpath = win32::widen(url.base_path + target);
+    HINTERNET req = ::WinHttpOpenRequest(conn.h, wmethod.c_str(), wpath.c_str(), nullptr, WINHTTP_NO_REFERER,
+                                         WINHTTP_DEFAULT_ACCEPT_TYPES, url.tls ? WINHTTP_FLAG_SECURE : 0);
+    if (!req) return fail("cannot start a request to " + url.text);
+    {
+        std::lock_guard lk(st.m);
+        if (st.cancelled) {
+            ::WinHttpCloseHandle(req);
+            out.cancelled = true;
+            return out;
+        }
+        st.request = req;
+    }
+    // Whoever clears st.request closes it.
+    struct closer {
+        exchange_state& st;
+        ~closer() {
+            std::lock_guard lk(st.m);
+            if (st.request) ::WinHttpCloseHandle(st.request);
+            st.request = nullptr;
+        }
+    } close_at_end{st};
+    DWORD never = WINHTTP_OPTION_REDIRECT_POLICY_NEVER;
+    ::WinHttpSetOption(req, WINHTTP_OPTION_REDIRECT_POLICY, &never, sizeof never);
+    DWORD no_logon = WINHTTP_AUTOLOGON_SECURITY_LEVEL_HIGH;
+    ::WinHttpSetOption(req, WINHTTP_OPTION_AUTOLOGON_POLICY, &no_logon, sizeof no_logon);
+    std::string head;
+    for (const auto& [k, v] : headers) head += k + ": " + v + "\r\n";
+    const std::wstring whead = win32::widen(head);
+    if (!::WinHttpSendRequest(req, whead.c_str(), static_cast<DWORD>(whead.size()),
+                              body.empty() ? WINHTTP_NO_REQUEST_DATA : const_cast<char*>(body.data()),
+                              static_cast<DWORD>(body.size()), static_cast<DWORD>(body.size()), 0))
+        return fail("sending to " + url.text + " failed");
+    if (!::WinHttpReceiveResponse(req, nullptr)) return fail("reading the answer of " + url.text + " failed");
+    DWORD status = 0, size = sizeof status;
+    if (!::WinHttpQueryHeaders(req, WINHTTP_QUERY_STATUS_CODE | WINHTTP_QUERY_FLAG_NUMBER, WINHTTP_HEADER_NAME_BY_INDEX, &status,
+                               &size, WINHTTP_NO_HEADER_INDEX))
+        return fail("reading the answer of " + url.text + " failed");
+    out.result.status = status;
+    wchar_t etag[512];
+    DWORD etag_size = sizeof etag;
+    if (::WinHttpQueryHeaders(req, WINHTTP_QUERY_ETAG, WINHTTP_HEADER_NAME_BY_INDEX, etag, &etag_size, WINHTTP_NO_HEADER_INDEX))
+        out.result.etag = win32::narrow(std::wstring_view(etag, etag_size / sizeof(wchar_t)));
+    for (;;) {
+        DWORD avail = 0;
+        if (!::WinHttpQueryDataAvailable(req, &avail)) return fail("reading the answer of " + url.text + " failed");
+        if (avail == 0) break;
+        if (out.result.body.size() + avail > (1u << 20)) {
+            out.error = "the answer of " + url.text + " is larger than 1 MiB";
+            return out;
+        }
+        const std::size_t at = out.result.body.size();
+        out.result.body.resize(at + avail);
+        DWORD got = 0;
+        if (!::WinHttpReadData(req, out.result.body.data() + at, avail, &got)) return fail("reading the answer of " + url.text + " failed");
+        out.result.body.resize(at + got);
+        if (got == 0) break;
+    }
+    return out;
+}
+
+}  // namespace
+
+asio::awaitable<http_result> http_client::request(std::string method, std::string target,
+                                                  std::vector<std::pair<std::string, std::string>> headers,
+                                                  std::string body, std::chrono::milliseconds timeout) {
+    auto st = std::make_shared<exchange_state>();
+    auto url = url_;
+    auto work = [st, url, method = std::move(method), target = std::move(target), headers = std::move(headers),
+                 body = std::move(body), timeout]() { return exchange(url, method, target, headers, body, timeout, *st); };
+    auto on_cancel = [st] { st->cancel(); };
+    auto [ep, out] = co_await async_run_on(tls_->pool, std::move(work), std::move(on_cancel), asio::as_tuple(asio::use_awaitable));
+    if (ep) std::rethrow_exception(ep);  // operation_aborted when cancelled
+    if (out.cancelled) throw boost::system::system_error(asio::error::operation_aborted);
+    if (!out.error.empty()) throw transport_error(out.error);
+    co_return std::move(out.result);
+}
+
+}  // namespace stocktake

@@ -1,0 +1,122 @@
+// Change detection on Windows: installers write their Uninstall key, so
+// RegNotifyChangeKeyValue on every key the registry source reads tells us
+// (one event shared by all registrations); after a quiet period (one
+// installer run, one refresh) we call `on_change`.
+
+#include "stocktake/agent/watch.hpp"
+
+#include "stocktake/collect/registry_source.hpp"
+#include "stocktake/core/win32.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/windows/object_handle.hpp>
+
+#include <vector>
+
+namespace stocktake {
+namespace asio = boost::asio;
+
+namespace {
+
+HKEY root_of(registry_location::root r) {
+    switch (r) {
+        case registry_location::root::local_machine: return HKEY_LOCAL_MACHINE;
+        case registry_location::root::users: return HKEY_USERS;
+        case registry_location::root::current_user: return HKEY_CURRENT_USER;
+    }
+    return HKEY_LOCAL_MACHINE;
+}
+
+REGSAM view_of(registry::hive_view v) {
+    switch (v) {
+        case registry::hive_view::machine64: return KEY_WOW64_64KEY;
+        case registry::hive_view::machine32: return KEY_WOW64_32KEY;
+        case registry::hive_view::user: return 0;
+    }
+    return 0;
+}
+
+constexpr DWORD notify_filter = REG_NOTIFY_CHANGE_NAME | REG_NOTIFY_CHANGE_LAST_SET;
+
+// The open keys with a pending notification each; closing a key drops its
+// registration.
+struct registrations {
+    std::vector<HKEY> keys;
+    registrations() = default;
+    registrations(const registrations&) = delete;
+    registrations& operator=(const registrations&) = delete;
+    ~registrations() { clear(); }
+    void clear() {
+        for (HKEY k : keys) ::RegCloseKey(k);
+        keys.clear();
+    }
+};
+
+// (Re)opens every location and registers `event` on it. A location whose
+// key is missing is skipped (it is watched through its parent when it
+// matters less: an installer creating HKLM's Uninstall key is rare).
+std::size_t arm(const std::vector<registry_location>& locs, HANDLE event, registrations& regs) {
+    regs.clear();
+    for (const auto& loc : locs) {
+        HKEY k = nullptr;
+        const std::wstring path = win32::widen(loc.path);
+        if (::RegOpenKeyExW(root_of(loc.base), path.c_str(), 0, KEY_NOTIFY | view_of(loc.view), &k) != ERROR_SUCCESS) continue;
+        // Thread-agnostic where supported (the registration then survives
+        // the calling thread); plain elsewhere (our io thread lives as long).
+        LSTATUS st = ::RegNotifyChangeKeyValue(k, TRUE, notify_filter | REG_NOTIFY_THREAD_AGNOSTIC, event, TRUE);
+        if (st != ERROR_SUCCESS) st = ::RegNotifyChangeKeyValue(k, TRUE, notify_filter, event, TRUE);
+        if (st != ERROR_SUCCESS) {
+            ::RegCloseKey(k);
+            continue;
+        }
+        regs.keys.push_back(k);
+    }
+    return regs.keys.size();
+}
+
+asio::awaitable<void> wait_forever() {
+    asio::steady_timer t(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
+    co_await t.async_wait(asio::use_awaitable);
+}
+
+}  // namespace
+
+asio::awaitable<void> watch_registry(std::chrono::milliseconds quiet, std::function<void()> on_change, logger log,
+                                     std::optional<std::vector<registry_location>> locations) {
+    using namespace asio::experimental::awaitable_operators;
+    auto ex = co_await asio::this_coro::executor;
+    const auto locs = locations ? *locations : machine_locations();
+    HANDLE ev = ::CreateEventW(nullptr, FALSE, FALSE, nullptr);  // auto-reset
+    if (!ev) {
+        log.warn("watch: cannot create an event (" + win32::error_text(::GetLastError()) + "); changes are seen on the timer only");
+        co_await wait_forever();
+        co_return;
+    }
+    asio::windows::object_handle event(ex, ev);  // owns and closes it
+    registrations regs;
+    if (arm(locs, ev, regs) == 0) {
+        log.info("watch: no Uninstall key could be watched; changes are seen on the timer only");
+        co_await wait_forever();
+        co_return;
+    }
+    log.debug("watch: watching " + std::to_string(regs.keys.size()) + " Uninstall key(s)");
+    asio::steady_timer quiet_timer(ex);
+    for (;;) {
+        co_await event.async_wait(asio::use_awaitable);  // the first change of a burst
+        for (;;) {  // ...then until nothing changed for `quiet`
+            arm(locs, ev, regs);
+            quiet_timer.expires_after(quiet);
+            auto race = event.async_wait(asio::use_awaitable) || quiet_timer.async_wait(asio::use_awaitable);
+            auto r = co_await std::move(race);
+            if (r.index() == 1) break;
+        }
+        log.info("watch: the registry's Uninstall keys changed");
+        on_change();
+    }
+}
+
+}  // namespace stocktake
