@@ -25,6 +25,12 @@ struct control_handlers {
 // std::runtime_error naming the path when it cannot bind.
 boost::asio::awaitable<void> serve_control_socket(std::string path, control_handlers handlers, logger log);
 
+#ifdef _WIN32
+// The named pipe's security descriptor (SDDL): full access for SYSTEM, the
+// Administrators group and the pipe's owner (the service account); no one else.
+extern const char* const control_pipe_sddl;
+#endif
+
 struct control_reply {
     bool ok = false;       // connected and got an HTTP answer
     unsigned status = 0;   // HTTP status

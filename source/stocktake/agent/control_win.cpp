@@ -45,6 +45,12 @@ struct connections {
 
 // Creates one instance of the pipe. Throws std::runtime_error naming it.
 HANDLE create_instance(const std::wstring& name, const std::string& shown, bool first) {
+    // FILE_FLAG_FIRST_PIPE_INSTANCE refuses a name in use; asking first
+    // also covers systems that ignore the flag (Wine). A pipe that exists
+    // at all (free or busy instances) belongs to a live process.
+    if (first && (::WaitNamedPipeW(name.c_str(), 1) || ::GetLastError() != ERROR_FILE_NOT_FOUND))
+        throw std::runtime_error("control pipe " + shown +
+                                 ": another stocktake service is already listening there (or another program owns the name)");
     PSECURITY_DESCRIPTOR sd = nullptr;
     const std::wstring sddl = win32::widen(control_pipe_sddl);
     if (!::ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl.c_str(), SDDL_REVISION_1, &sd, nullptr))

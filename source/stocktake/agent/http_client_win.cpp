@@ -1,8 +1,9 @@
 // The agent's HTTPS client on Windows: WinHTTP (no OpenSSL in the Windows
 // build). TLS 1.2+ verified against the Windows certificate store, host
 // name checked, no redirects, no automatic Windows logon. The blocking
-// WinHTTP calls run on the worker pool; cancelling closes the request
-// handle, which makes them return at once.
+// WinHTTP calls run on the worker pool; cancelling completes the request at
+// once and closes its handle, which on Windows also ends the blocked call
+// (Wine's WinHTTP keeps it until its timeout).
 
 #include "stocktake/agent/http_client.hpp"
 
@@ -14,6 +15,7 @@
 
 #include <mutex>
 
+#include <winsock2.h>
 #include <winhttp.h>
 
 namespace stocktake {
@@ -93,7 +95,7 @@ outcome exchange(const server_url& url, const std::string& method, const std::st
         if (err == ERROR_WINHTTP_SECURE_FAILURE)
             out.error += "; the server's certificate is not trusted or does not name " + url.host +
                          ": import the CA that signed it into the Local Computer's Trusted Root store";
-        else if (err == ERROR_WINHTTP_TIMEOUT)
+        else if (err == ERROR_WINHTTP_TIMEOUT || err == WSAETIMEDOUT)  // Wine reports the socket's error
             out.error = url.text + " did not answer within " + std::to_string(timeout.count()) + " ms";
         return out;
     };
@@ -140,6 +142,11 @@ outcome exchange(const server_url& url, const std::string& method, const std::st
             st.request = nullptr;
         }
     } close_at_end{st};
+    // The session's timeouts, and the one WinHttpSetTimeouts does not set:
+    // waiting for the status line.
+    ::WinHttpSetTimeouts(req, ms, ms, ms, ms);
+    DWORD response_ms = static_cast<DWORD>(ms);
+    ::WinHttpSetOption(req, WINHTTP_OPTION_RECEIVE_RESPONSE_TIMEOUT, &response_ms, sizeof response_ms);
     DWORD never = WINHTTP_OPTION_REDIRECT_POLICY_NEVER;
     ::WinHttpSetOption(req, WINHTTP_OPTION_REDIRECT_POLICY, &never, sizeof never);
     DWORD no_logon = WINHTTP_AUTOLOGON_SECURITY_LEVEL_HIGH;
