@@ -6,8 +6,9 @@
 #    their src.hpp in one TU (boost_header_only.cpp), Boost.Test in its
 #    "included" variant (tests/support/test_main_windows.cpp);
 #  - toml++ is header-only too;
-#  - no OpenSSL and no zlib: the Windows build has no HTTPS uploader (it
-#    collects and prints, but does not deliver to a server).
+#  - no OpenSSL and no zlib: the Windows build delivers with WinHTTP (TLS
+#    from the system, winhttp.dll), hashes with CNG (bcrypt.dll) and sends
+#    inventories uncompressed.
 # Only the boost/ and toml++/ folders are exposed (through symlinks in the
 # build tree), never the rest of /usr/include: Linux system headers must
 # not shadow mingw's.
