@@ -148,6 +148,11 @@ BOOST_AUTO_TEST_CASE(errors_name_key_and_line) {
     e = error_of("[control]\nsocket = \"/x\"\npath = \"/y\"\n");
     BOOST_TEST(e.find("control.path: unknown key") != std::string::npos, e);
 
+#ifndef _WIN32
+    e = error_of("[control]\nsocket = \"run/stocktake.sock\"\n");
+    BOOST_TEST(e.find("control.socket: must be an absolute path") != std::string::npos, e);
+#endif
+
     e = error_of("[inventroy]\ncontainers = \"all\"\n");
     BOOST_TEST(e.find("inventroy: unknown section") != std::string::npos, e);
 

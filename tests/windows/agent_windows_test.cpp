@@ -8,6 +8,7 @@
 #include "stocktake/agent/http_client.hpp"
 #include "stocktake/agent/watch.hpp"
 #include "stocktake/collect/file_io.hpp"
+#include "stocktake/config/config.hpp"
 #include "stocktake/core/digest.hpp"
 #include "support/fixtures.hpp"
 
@@ -30,6 +31,7 @@
 #include <future>
 #include <string>
 #include <thread>
+#include <variant>
 
 #include <windows.h>
 #include <aclapi.h>
@@ -218,6 +220,30 @@ BOOST_AUTO_TEST_CASE(control_pipe_grants_only_system_administrators_and_owner) {
     BOOST_TEST(sddl.find(";;;WD)") == std::string::npos, sddl);  // not Everyone
     BOOST_TEST(sddl.find(";;;AU)") == std::string::npos, sddl);  // not Authenticated Users
     BOOST_TEST(sddl.find(";;;BU)") == std::string::npos, sddl);  // not Users
+}
+
+BOOST_AUTO_TEST_CASE(windows_config_checks_pipe_names_and_windows_paths) {
+    auto error_of = [](const std::string& text) {
+        config c;
+        std::string err;
+        BOOST_TEST(!parse_config(text, "stocktake.conf", c, err));
+        return err;
+    };
+    // A basic string eats the backslashes: the message says what to write.
+    auto e = error_of("[control]\nsocket = \"\\\\.\\\\pipe\\\\x\"\n");  // TOML "\\.\\pipe\\x" is \.\pipe\x
+    BOOST_TEST(e.find("control.socket: must be a local pipe name") != std::string::npos, e);
+    e = error_of("[client]\ndata_dir = \"/var/lib/stocktake\"\n");
+    BOOST_TEST(e.find("client.data_dir: must be an absolute path") != std::string::npos, e);
+    config c;
+    std::string err;
+    BOOST_TEST(parse_config("[client]\ndata_dir = 'D:\\Stocktake'\n[control]\nsocket = '\\\\.\\pipe\\stocktake-2'\n", "stocktake.conf", c, err), err);
+    BOOST_TEST(c.client.data_dir == "D:\\Stocktake");
+    BOOST_TEST(c.control.socket == "\\\\.\\pipe\\stocktake-2");
+    // The default data dir follows %ProgramData%.
+    config d;
+    BOOST_TEST_REQUIRE(apply_defaults(d, err), err);
+    const char* pd = std::getenv("PROGRAMDATA");
+    if (pd) BOOST_TEST(d.client.data_dir == std::string(pd) + "\\Stocktake");
 }
 
 BOOST_AUTO_TEST_CASE(control_pipe_rejects_names_that_are_not_local_pipes) {
@@ -473,6 +499,55 @@ BOOST_AUTO_TEST_CASE(registry_watch_sees_a_missing_uninstall_key_being_created) 
     w.cancel.emit(asio::cancellation_type::terminal);
     BOOST_TEST(w.run_until([&] { return w.ended; }, 5s));
     ::RegDeleteTreeW(HKEY_CURRENT_USER, test_root().c_str());
+}
+
+
+// --- WinHTTP over TLS against a real stocktake-server ------------------------
+// scripts/test-windows starts a TLS stocktake-server whose certificate is
+// signed by a test CA nobody trusts, and sets
+//   STOCKTAKE_TEST_TLS_PORT  its port on 127.0.0.1
+// Without it (a plain run of test_windows.exe) this case is skipped.
+
+namespace {
+
+std::optional<std::string> tls_port() {
+    const char* port = std::getenv("STOCKTAKE_TEST_TLS_PORT");
+    if (!port || !*port) return std::nullopt;
+    return std::string(port);
+}
+
+// One GET to the server's inventory endpoint without credentials: 401 means
+// TLS and HTTP worked. Returns the status, or the transport error's text.
+std::variant<unsigned, std::string> probe(const std::string& url) {
+    asio::io_context ioc;
+    asio::thread_pool pool(1);
+    http_client c(ioc.get_executor(), url_of(url), std::nullopt, pool.get_executor());
+    std::variant<unsigned, std::string> out;
+    try {
+        out = run_bounded(ioc, c.request("GET", "/api/v1/clients/tls-probe/inventory", {}, "", 10s), 30s).status;
+    } catch (const transport_error& e) {
+        out = std::string(e.what());
+    }
+    pool.join();
+    return out;
+}
+
+}  // namespace
+
+// (The accepting side is not tested here: Wine's Root store is the host's
+// CA bundle, which a test must not change.)
+BOOST_AUTO_TEST_CASE(winhttp_tls_refuses_an_untrusted_certificate) {
+    const auto port = tls_port();
+    if (!port) {
+        BOOST_TEST_MESSAGE("STOCKTAKE_TEST_TLS_PORT unset: skipped (scripts/test-windows sets it)");
+        return;
+    }
+    const std::string url = "https://localhost:" + *port;
+    auto untrusted = probe(url);
+    BOOST_TEST_REQUIRE(std::holds_alternative<std::string>(untrusted), "an untrusted certificate was accepted");
+    const auto& why = std::get<std::string>(untrusted);
+    BOOST_TEST(why.find(url) != std::string::npos, why);
+    BOOST_TEST(why.find("certutil -addstore Root") != std::string::npos, why);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

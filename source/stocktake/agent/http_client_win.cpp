@@ -50,10 +50,38 @@ struct internet_handle {
     }
 };
 
+// Our own words for the errors users meet (Wine's winhttp.dll has no
+// message texts, and these name the cause more plainly anyway).
 std::string winhttp_text(DWORD err) {
+    const char* what = nullptr;
+    switch (err) {
+        case ERROR_WINHTTP_TIMEOUT: what = "timed out"; break;
+        case ERROR_WINHTTP_NAME_NOT_RESOLVED: what = "the host name could not be resolved"; break;
+        case ERROR_WINHTTP_CANNOT_CONNECT: what = "connection refused or unreachable"; break;
+        case ERROR_WINHTTP_CONNECTION_ERROR: what = "the connection was reset"; break;
+        case ERROR_WINHTTP_INVALID_SERVER_RESPONSE: what = "the server's answer is not valid HTTP"; break;
+        case ERROR_WINHTTP_SECURE_CHANNEL_ERROR: what = "TLS handshake failed"; break;
+        case ERROR_WINHTTP_SECURE_FAILURE: what = "the server's certificate was rejected"; break;
+        case ERROR_WINHTTP_SECURE_INVALID_CA: what = "the server's certificate is not signed by a trusted CA"; break;
+        case ERROR_WINHTTP_SECURE_CERT_CN_INVALID: what = "the server's certificate does not name this host"; break;
+        case ERROR_WINHTTP_SECURE_CERT_DATE_INVALID: what = "the server's certificate has expired or is not yet valid"; break;
+        case ERROR_WINHTTP_SECURE_CERT_REVOKED: what = "the server's certificate is revoked"; break;
+        case ERROR_WINHTTP_CLIENT_AUTH_CERT_NEEDED: what = "the server asks for a client certificate"; break;
+        case WSAECONNREFUSED: what = "connection refused"; break;  // Wine passes socket errors through
+        case WSAECONNRESET: what = "the connection was reset"; break;
+        case WSAETIMEDOUT: what = "timed out"; break;
+        default: break;
+    }
+    if (what) return std::string(what) + " (WinHTTP " + std::to_string(err) + ")";
     if (err >= WINHTTP_ERROR_BASE && err <= WINHTTP_ERROR_LAST)
         return win32::error_text(err, ::GetModuleHandleW(L"winhttp.dll"));
     return win32::error_text(err);
+}
+
+bool is_tls_error(DWORD err) {
+    return err == ERROR_WINHTTP_SECURE_CHANNEL_ERROR || err == ERROR_WINHTTP_SECURE_FAILURE ||
+           err == ERROR_WINHTTP_SECURE_INVALID_CA || err == ERROR_WINHTTP_SECURE_CERT_CN_INVALID ||
+           err == ERROR_WINHTTP_SECURE_CERT_DATE_INVALID || err == ERROR_WINHTTP_SECURE_INVALID_CERT;
 }
 
 // The request handle, closable from the cancelling thread.
@@ -92,9 +120,10 @@ outcome exchange(const server_url& url, const std::string& method, const std::st
             }
         }
         out.error = what + ": " + winhttp_text(err);
-        if (err == ERROR_WINHTTP_SECURE_FAILURE)
-            out.error += "; the server's certificate is not trusted or does not name " + url.host +
-                         ": import the CA that signed it into the Local Computer's Trusted Root store";
+        if (is_tls_error(err))
+            out.error += "; check that the server's certificate names " + url.host +
+                         " and that the CA that signed it is in the Local Computer's Trusted Root store "
+                         "(certutil -addstore Root ca.crt)";
         else if (err == ERROR_WINHTTP_TIMEOUT || err == WSAETIMEDOUT)  // Wine reports the socket's error
             out.error = url.text + " did not answer within " + std::to_string(timeout.count()) + " ms";
         return out;

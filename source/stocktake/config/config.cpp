@@ -177,6 +177,12 @@ bool load_control(ctx& c, const toml::table& t, config& out) {
         const std::string full = "control." + std::string(key);
         if (key == "socket") {
             if (!get_nonempty(c, v, full, out.control.socket)) return false;
+#ifdef _WIN32
+            if (out.control.socket.rfind("\\\\.\\pipe\\", 0) != 0 || out.control.socket.size() <= 9)
+                return c.fail(v, full, "must be a local pipe name such as '\\\\.\\pipe\\stocktake' (a TOML literal string keeps the backslashes)");
+#else
+            if (out.control.socket.front() != '/') return c.fail(v, full, "must be an absolute path");
+#endif
         } else {
             return c.fail(v, full, "unknown key");
         }
