@@ -47,4 +47,4 @@ target_link_libraries(stocktake_boost INTERFACE Threads::Threads ws2_32 mswsock 
 # Big Asio/Beast objects exceed the PE/COFF section limit without this.
 target_compile_options(stocktake_boost INTERFACE -Wa,-mbig-obj)
 # A self-contained .exe: no libstdc++/libgcc/winpthread DLLs to ship.
-target_link_options(stocktake_boost INTERFACE -static)
+target_link_options(stocktake_boost INTERFACE -static $<$<CONFIG:Release,MinSizeRel>:-s>)  # stripped release: ~3.5 MB
