@@ -91,6 +91,11 @@ BOOST_AUTO_TEST_CASE(bad_config_exits_1_naming_file_key_and_line) {
     auto envbad = collect({}, {{"STOCKTAKE_CONFIG", (dir / "absent.conf").string()}});
     BOOST_TEST(envbad.exit_code == 1);
     BOOST_TEST(envbad.err.find("absent.conf") != std::string::npos);
+    // `run` says it the same way, on stderr, before starting anything.
+    auto run = run_process(cli, {"run", "--config", p});
+    BOOST_TEST(run.exit_code == 1);
+    BOOST_TEST(run.err.rfind("stocktake: config error: ", 0) == 0u, run.err);
+    BOOST_TEST(run.err.find("inventory.dpkg_adminDir") != std::string::npos, run.err);
 }
 
 BOOST_AUTO_TEST_CASE(lists_this_hosts_packages_exactly_as_dpkg_query) {

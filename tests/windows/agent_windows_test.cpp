@@ -149,6 +149,52 @@ BOOST_AUTO_TEST_CASE(atomic_files_replace_and_name_the_file_on_failure) {
     BOOST_TEST(why.find(bad) != std::string::npos, why);
 }
 
+namespace {
+bool under_wine() {
+    const HMODULE ntdll = ::GetModuleHandleW(L"ntdll.dll");
+    return ntdll && ::GetProcAddress(ntdll, "wine_get_version") != nullptr;
+}
+
+std::string dacl_sddl(HANDLE h, const std::wstring* path) {
+    PACL dacl = nullptr;
+    PSECURITY_DESCRIPTOR sd = nullptr;
+    const DWORD st = path ? ::GetNamedSecurityInfoW(path->c_str(), SE_FILE_OBJECT, DACL_SECURITY_INFORMATION, nullptr, nullptr,
+                                                    &dacl, nullptr, &sd)
+                          : ::GetSecurityInfo(h, SE_KERNEL_OBJECT, DACL_SECURITY_INFORMATION, nullptr, nullptr, &dacl, nullptr, &sd);
+    if (st != ERROR_SUCCESS) return "error " + std::to_string(st);
+    LPWSTR text = nullptr;
+    std::string out;
+    if (::ConvertSecurityDescriptorToStringSecurityDescriptorW(sd, SDDL_REVISION_1, DACL_SECURITY_INFORMATION, &text, nullptr)) {
+        for (const wchar_t* p = text; *p; ++p) out.push_back(static_cast<char>(*p));
+        ::LocalFree(text);
+    }
+    ::LocalFree(sd);
+    return out;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(private_dirs_get_a_protected_dacl_and_refuse_files) {
+    temp_dir dir;
+    const std::string d = (dir / "state").string();
+    std::string why;
+    BOOST_TEST_REQUIRE(make_private_dir(d, why), why);
+    BOOST_TEST(std::filesystem::is_directory(d));
+    const std::wstring wd(d.begin(), d.end());
+    const auto sddl = dacl_sddl(nullptr, &wd);
+    BOOST_TEST_MESSAGE("data dir DACL: " << sddl);
+    if (under_wine()) {
+        // Wine keeps no DACL on host folders: it shows one made from the
+        // Unix mode. Only real Windows can check what we set.
+        BOOST_TEST_MESSAGE("under Wine: the folder DACL is not checked");
+    } else {
+        BOOST_TEST(sddl == "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;OW)");  // not Users, as %ProgramData% gives
+    }
+    BOOST_TEST(make_private_dir(d, why), why);  // an existing one of ours is fine
+    write_text(dir / "afile", "x");
+    BOOST_TEST(!make_private_dir((dir / "afile").string(), why));
+    BOOST_TEST(why.find("is not a folder") != std::string::npos, why);
+}
+
 BOOST_AUTO_TEST_CASE(control_pipe_serves_status_refresh_and_errors) {
     control_server srv(unique_pipe("ctl"));
     BOOST_TEST_REQUIRE(srv.wait_ready());
@@ -203,18 +249,11 @@ BOOST_AUTO_TEST_CASE(control_pipe_grants_only_system_administrators_and_owner) {
         if (h == INVALID_HANDLE_VALUE) ::WaitNamedPipeW(name.c_str(), 200);
     }
     BOOST_TEST_REQUIRE((h != INVALID_HANDLE_VALUE));
-    PACL dacl = nullptr;
-    PSECURITY_DESCRIPTOR sd = nullptr;
-    const DWORD st = ::GetSecurityInfo(h, SE_KERNEL_OBJECT, DACL_SECURITY_INFORMATION, nullptr, nullptr, &dacl, nullptr, &sd);
-    BOOST_TEST_REQUIRE(st == ERROR_SUCCESS);
-    LPWSTR text = nullptr;
-    BOOST_TEST_REQUIRE(::ConvertSecurityDescriptorToStringSecurityDescriptorW(sd, SDDL_REVISION_1, DACL_SECURITY_INFORMATION,
-                                                                              &text, nullptr));
-    std::string sddl;
-    for (const wchar_t* p = text; *p; ++p) sddl.push_back(static_cast<char>(*p));
-    ::LocalFree(text);
-    ::LocalFree(sd);
+    const std::string sddl = dacl_sddl(h, nullptr);
     ::CloseHandle(h);
+    BOOST_TEST_MESSAGE("pipe DACL: " << sddl);
+    // Exactly these three, protected (no inherited ACEs).
+    BOOST_TEST(sddl == "D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;OW)");
     BOOST_TEST(sddl.find(";;;SY)") != std::string::npos, sddl);
     BOOST_TEST(sddl.find(";;;BA)") != std::string::npos, sddl);
     BOOST_TEST(sddl.find(";;;WD)") == std::string::npos, sddl);  // not Everyone

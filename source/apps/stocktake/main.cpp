@@ -269,28 +269,43 @@ int run_service(const std::optional<std::string>& config_path, const supervisor&
     const bool config_ok = load_agent_config(config_path, cfg, err) && apply_defaults(cfg, err);
     logger log;
     if (sup.log_to_file) {
-        // Even a config error must land somewhere an administrator looks.
-        std::string dir_err;
-        write_file_atomically(cfg.client.data_dir, ".probe", "", dir_err);  // creates data_dir
-        remove_file(path_join(cfg.client.data_dir, ".probe"));
+        // Even a config error must land somewhere an administrator looks:
+        // the configured data_dir, else the default one.
+        std::string dir = cfg.client.data_dir;
+        if (!config_ok) {
+            config fallback;
+            std::string ignored;
+            apply_defaults(fallback, ignored);
+            dir = fallback.client.data_dir;
+        }
         std::string why;
-        auto sink = logger::file_sink(path_join(cfg.client.data_dir, "stocktake.log"), why);
-        if (sink) log = logger(log_level::info, std::move(sink));
+        if (make_private_dir(dir, why)) {
+            auto sink = logger::file_sink(path_join(dir, "stocktake.log"), why);
+            if (sink) log = logger(log_level::info, std::move(sink));
+        }
+        if (!why.empty()) log.error(why);
     }
-    if (!config_ok) {
-        log.error("config error: " + err);
-        if (!sup.log_to_file) return exit_usage;
-        std::cerr << "stocktake: config error: " << err << "\n";
+    auto config_error = [&](const std::string& what) {
+        if (sup.log_to_file)
+            log.error("config error: " + what);
+        else
+            std::cerr << "stocktake: config error: " << what << "\n";
         return exit_usage;
-    }
+    };
+    if (!config_ok) return config_error(err);
+#ifdef _WIN32
+    // The service keeps its state there (pending.json is delivered as this
+    // host's inventory): SYSTEM, administrators and the owner only, never a
+    // folder another user made or a junction. (Linux: StateDirectory=.)
+    if (std::string why; !make_private_dir(cfg.client.data_dir, why)) return config_error("client.data_dir: " + why);
+#endif
     asio::io_context ioc(1);
     asio::thread_pool pool(2);
     std::optional<agent> a;
     try {
         a.emplace(ioc.get_executor(), pool.get_executor(), cfg, log);
     } catch (const std::exception& e) {  // e.g. an unreadable ca_file
-        log.error(std::string("config error: ") + e.what());
-        return exit_usage;
+        return config_error(e.what());
     }
 #ifdef _WIN32
     asio::signal_set signals(ioc, SIGINT, SIGTERM);  // Ctrl+C in a console
@@ -352,8 +367,17 @@ int run_service(const std::optional<std::string>& config_path, const supervisor&
         a->stop();
     };
     signals.async_wait(on_signal);
-    ioc.run();
-    if (sup.on_stop) sup.on_stop(nullptr);  // the io_context is done: nothing to post to
+    {
+        // However run() ends (it may throw), the supervisor must stop
+        // posting to this io_context before it goes away.
+        struct unhook {
+            const supervisor& s;
+            ~unhook() {
+                if (s.on_stop) s.on_stop(nullptr);
+            }
+        } guard{sup};
+        ioc.run();
+    }
     a.reset();
     pool.join();
     return code;

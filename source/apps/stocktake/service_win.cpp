@@ -25,20 +25,19 @@ struct state {
     std::function<int(control&)> body;
     int exit_code = 0;
 };
-state g;
+// Never destroyed: service_main may still be reporting SERVICE_STOPPED on
+// its thread while main() returns and static destructors run.
+state& g = *new state;
 
-void report(DWORD current, DWORD exit_code = NO_ERROR, DWORD wait_hint_ms = 0) {
-    std::lock_guard lk(g.m);
+void report_locked(DWORD current, DWORD exit_code = NO_ERROR, DWORD wait_hint_ms = 0) {
     g.status.dwServiceType = SERVICE_WIN32_OWN_PROCESS;
     g.status.dwCurrentState = current;
     g.status.dwControlsAccepted = current == SERVICE_RUNNING ? SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN : 0;
-    if (exit_code != NO_ERROR && exit_code != ERROR_SERVICE_SPECIFIC_ERROR) {
-        g.status.dwWin32ExitCode = exit_code;
-    } else if (exit_code == ERROR_SERVICE_SPECIFIC_ERROR) {
+    if (exit_code == ERROR_SERVICE_SPECIFIC_ERROR) {
         g.status.dwWin32ExitCode = ERROR_SERVICE_SPECIFIC_ERROR;
         g.status.dwServiceSpecificExitCode = static_cast<DWORD>(g.exit_code);
     } else {
-        g.status.dwWin32ExitCode = NO_ERROR;
+        g.status.dwWin32ExitCode = exit_code;
     }
     g.status.dwWaitHint = wait_hint_ms;
     if (current == SERVICE_START_PENDING || current == SERVICE_STOP_PENDING)
@@ -48,15 +47,24 @@ void report(DWORD current, DWORD exit_code = NO_ERROR, DWORD wait_hint_ms = 0) {
     if (g.handle) ::SetServiceStatus(g.handle, &g.status);
 }
 
+void report(DWORD current, DWORD exit_code = NO_ERROR, DWORD wait_hint_ms = 0) {
+    std::lock_guard lk(g.m);
+    report_locked(current, exit_code, wait_hint_ms);
+}
+
+// A stop may wait for an upload in flight to end (WinHTTP's 30 s timeout).
+constexpr DWORD stop_wait_hint_ms = 35'000;
+
 DWORD WINAPI handler(DWORD ctl, DWORD, LPVOID, LPVOID) {
     switch (ctl) {
         case SERVICE_CONTROL_STOP:
         case SERVICE_CONTROL_SHUTDOWN: {
-            report(SERVICE_STOP_PENDING, NO_ERROR, 10'000);
             // Under the lock: the body clears the stopper (under it too)
             // before its io_context goes away.
             std::lock_guard lk(g.m);
+            if (g.status.dwCurrentState == SERVICE_STOPPED) return NO_ERROR;
             g.stop_requested = true;
+            report_locked(SERVICE_STOP_PENDING, NO_ERROR, stop_wait_hint_ms);
             if (g.stopper) g.stopper();
             return NO_ERROR;
         }
@@ -71,12 +79,8 @@ void WINAPI service_main(DWORD, LPWSTR*) {
     report(SERVICE_START_PENDING, NO_ERROR, 10'000);
     control c;
     c.running = [] {
-        bool stopping;
-        {
-            std::lock_guard lk(g.m);
-            stopping = g.stop_requested;
-        }
-        if (!stopping) report(SERVICE_RUNNING);
+        std::lock_guard lk(g.m);  // one lock: a stop request cannot slip in between
+        if (!g.stop_requested) report_locked(SERVICE_RUNNING);
     };
     c.on_stop = [](std::function<void()> f) {
         std::lock_guard lk(g.m);
@@ -92,8 +96,9 @@ void WINAPI service_main(DWORD, LPWSTR*) {
         std::lock_guard lk(g.m);
         g.stopper = nullptr;
     }
+    std::lock_guard lk(g.m);
     g.exit_code = code;
-    report(SERVICE_STOPPED, code == 0 ? NO_ERROR : ERROR_SERVICE_SPECIFIC_ERROR);
+    report_locked(SERVICE_STOPPED, code == 0 ? NO_ERROR : ERROR_SERVICE_SPECIFIC_ERROR);
 }
 
 std::wstring exe_path() {
@@ -167,7 +172,8 @@ int install(const std::optional<std::string>& config) {
                                    nullptr /* LocalSystem */, nullptr));
     if (!svc.h) {
         if (::GetLastError() != ERROR_SERVICE_EXISTS) return scm_failure("cannot register the service");
-        svc.h = ::OpenServiceW(scm.h, name, SERVICE_CHANGE_CONFIG | SERVICE_QUERY_STATUS);
+        // SERVICE_START too: failure actions that restart need it.
+        svc.h = ::OpenServiceW(scm.h, name, SERVICE_CHANGE_CONFIG | SERVICE_QUERY_STATUS | SERVICE_START);
         if (!svc.h) return scm_failure("cannot open the existing service");
         if (!::ChangeServiceConfigW(svc.h, SERVICE_WIN32_OWN_PROCESS, SERVICE_AUTO_START, SERVICE_ERROR_NORMAL, cmd.c_str(),
                                     nullptr, nullptr, nullptr, nullptr, nullptr, L"Stocktake inventory agent"))
@@ -183,7 +189,9 @@ int install(const std::optional<std::string>& config) {
     fa.dwResetPeriod = 86'400;
     fa.cActions = 3;
     fa.lpsaActions = actions;
-    ::ChangeServiceConfig2W(svc.h, SERVICE_CONFIG_FAILURE_ACTIONS, &fa);
+    if (!::ChangeServiceConfig2W(svc.h, SERVICE_CONFIG_FAILURE_ACTIONS, &fa))
+        std::cerr << "stocktake: warning: cannot set the restart-after-failure actions: " << win32::error_text(::GetLastError())
+                  << "\n";
     std::cout << "stocktake: service '" << win32::narrow(name) << "' " << (updated ? "updated" : "installed") << ": "
               << win32::narrow(cmd) << "\n"
               << "stocktake: start it with 'sc start stocktake' (it also starts at boot)"

@@ -307,7 +307,23 @@ struct agent::impl : std::enable_shared_from_this<agent::impl> {
         h.inventory = [self] { return self->inventory_text(); };
         std::string path = cfg.control.socket;
         logger l = log;
+#ifdef _WIN32
+        // Any local user may create a pipe name: one who squats ours must
+        // not stop collection and delivery, only the control pipe.
+        std::string failed;
+        try {
+            co_await serve_control_socket(std::move(path), std::move(h), std::move(l));
+        } catch (const boost::system::system_error&) {
+            throw;  // cancellation (and I/O errors) end the loop as elsewhere
+        } catch (const std::runtime_error& e) {
+            failed = e.what();  // cannot create the pipe
+        }
+        log.error(failed + "; running without the control pipe (refresh/status unavailable until a restart)");
+        asio::steady_timer t(ex, asio::steady_timer::time_point::max());
+        co_await t.async_wait(asio::use_awaitable);
+#else
         co_await serve_control_socket(std::move(path), std::move(h), std::move(l));
+#endif
     }
 
     asio::awaitable<void> watch_loop() {

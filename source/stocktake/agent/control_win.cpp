@@ -103,8 +103,9 @@ asio::awaitable<void> serve_one(std::shared_ptr<pipe_handle> pipe, control_handl
                                 logger log) {
     try {
         // No per-request deadline on a pipe: only SYSTEM, administrators
-        // and the service account may connect, and each client holds its
-        // own instance, so a stalled one blocks nobody else.
+        // and the service account may connect, each client holds its own
+        // instance and all I/O is overlapped, so a stalled one blocks
+        // nobody else.
         auto set_timeout = [](std::optional<std::chrono::seconds>) {};
         co_await control_detail::serve_connection(*pipe, h, set_timeout);
     } catch (const boost::system::system_error& e) {
@@ -112,10 +113,10 @@ asio::awaitable<void> serve_one(std::shared_ptr<pipe_handle> pipe, control_handl
     } catch (const std::exception& e) {
         log.warn(std::string("control: connection failed: ") + e.what());
     }
-    ::FlushFileBuffers(pipe->native_handle());
-    ::DisconnectNamedPipe(pipe->native_handle());
+    // Just close: what was written stays readable for the client (no
+    // FlushFileBuffers, which would block this thread on a slow reader).
     boost::system::error_code ignored;
-    pipe->close(ignored);
+    if (pipe->is_open()) pipe->close(ignored);
     conns->open.erase(pipe);
 }
 
@@ -140,6 +141,8 @@ asio::awaitable<void> serve_control_socket(std::string path, control_handlers ha
             if (ec == asio::error::operation_aborted) throw boost::system::system_error(ec);
             auto cs = co_await asio::this_coro::cancellation_state;
             if (cs.cancelled() != asio::cancellation_type::none) throw boost::system::system_error(asio::error::operation_aborted);
+            // The next instance first, so that the name never disappears.
+            auto following = std::make_shared<pipe_handle>(ex, create_instance(name, path, false));
             if (ec) {
                 log.warn("control: accepting a client failed: " + ec.message());
                 boost::system::error_code ignored;
@@ -148,8 +151,7 @@ asio::awaitable<void> serve_control_socket(std::string path, control_handlers ha
                 conns->open.insert(next);
                 asio::co_spawn(ex, serve_one(next, handlers, conns, log), asio::detached);
             }
-            // The next instance, so that the following client finds one.
-            next = std::make_shared<pipe_handle>(ex, create_instance(name, path, false));
+            next = std::move(following);
         }
     } catch (...) {
         cleanup();

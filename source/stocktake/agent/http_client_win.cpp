@@ -180,15 +180,26 @@ outcome exchange(const server_url& url, const std::string& method, const std::st
     ::WinHttpSetOption(req, WINHTTP_OPTION_REDIRECT_POLICY, &never, sizeof never);
     DWORD no_logon = WINHTTP_AUTOLOGON_SECURITY_LEVEL_HIGH;
     ::WinHttpSetOption(req, WINHTTP_OPTION_AUTOLOGON_POLICY, &no_logon, sizeof no_logon);
+    // A cancel closes `req` from another thread (that is how a blocked
+    // call is ended): check before each further use of it, so that the
+    // worker does not touch a closed handle (whose value may be reused).
+    auto gone = [&] {
+        std::lock_guard lk(st.m);
+        if (st.cancelled) out.cancelled = true;
+        return st.cancelled;
+    };
     std::string head;
     for (const auto& [k, v] : headers) head += k + ": " + v + "\r\n";
     const std::wstring whead = win32::widen(head);
+    if (gone()) return out;
     if (!::WinHttpSendRequest(req, whead.c_str(), static_cast<DWORD>(whead.size()),
                               body.empty() ? WINHTTP_NO_REQUEST_DATA : const_cast<char*>(body.data()),
                               static_cast<DWORD>(body.size()), static_cast<DWORD>(body.size()), 0))
         return fail("sending to " + url.text + " failed");
+    if (gone()) return out;
     if (!::WinHttpReceiveResponse(req, nullptr)) return fail("reading the answer of " + url.text + " failed");
     DWORD status = 0, size = sizeof status;
+    if (gone()) return out;
     if (!::WinHttpQueryHeaders(req, WINHTTP_QUERY_STATUS_CODE | WINHTTP_QUERY_FLAG_NUMBER, WINHTTP_HEADER_NAME_BY_INDEX, &status,
                                &size, WINHTTP_NO_HEADER_INDEX))
         return fail("reading the answer of " + url.text + " failed");
@@ -199,6 +210,7 @@ outcome exchange(const server_url& url, const std::string& method, const std::st
         out.result.etag = win32::narrow(std::wstring_view(etag, etag_size / sizeof(wchar_t)));
     for (;;) {
         DWORD avail = 0;
+        if (gone()) return out;
         if (!::WinHttpQueryDataAvailable(req, &avail)) return fail("reading the answer of " + url.text + " failed");
         if (avail == 0) break;
         if (out.result.body.size() + avail > (1u << 20)) {
@@ -208,6 +220,7 @@ outcome exchange(const server_url& url, const std::string& method, const std::st
         const std::size_t at = out.result.body.size();
         out.result.body.resize(at + avail);
         DWORD got = 0;
+        if (gone()) return out;
         if (!::WinHttpReadData(req, out.result.body.data() + at, avail, &got)) return fail("reading the answer of " + url.text + " failed");
         out.result.body.resize(at + got);
         if (got == 0) break;

@@ -80,7 +80,11 @@ bool watch_key(HKEY root, const std::wstring& path, REGSAM view, bool subtree, D
 // that the first installer to create it is seen, and the next arm()
 // watches the key itself).
 std::size_t arm(const std::vector<registry_location>& locs, HANDLE event, registrations& regs) {
+    // Closing a key with a pending registration signals the event: clear
+    // that. A change in between is not lost: the caller refreshes after
+    // the quiet period anyway, reading the registry as it is then.
     regs.clear();
+    ::ResetEvent(event);
     for (const auto& loc : locs) {
         const std::wstring path = win32::widen(loc.path);
         if (watch_key(root_of(loc.base), path, view_of(loc.view), true, notify_filter, event, regs)) continue;

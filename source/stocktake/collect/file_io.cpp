@@ -11,6 +11,9 @@
 
 #ifdef _WIN32
 #include "stocktake/core/win32.hpp"
+
+#include <aclapi.h>
+#include <sddl.h>
 #endif
 
 namespace stocktake {
@@ -100,12 +103,93 @@ bool list_dir(const std::string& path, std::vector<std::string>& names, bool& ex
 }
 
 #ifdef _WIN32
-bool write_file_atomically(const std::string& dir, const std::string& name, std::string_view data, std::string& why) {
-    const std::wstring wdir = win32::widen(dir);
-    if (!::CreateDirectoryW(wdir.c_str(), nullptr) && ::GetLastError() != ERROR_ALREADY_EXISTS) {
-        why = "cannot create " + dir + ": " + win32::error_text(::GetLastError());
+namespace {
+constexpr const wchar_t* private_dir_sddl = L"D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;OW)";
+
+struct local_free {
+    void* p = nullptr;
+    ~local_free() {
+        if (p) ::LocalFree(p);
+    }
+};
+
+std::string sid_text(PSID sid) {
+    wchar_t name[256], domain[256];
+    DWORD n = 256, d = 256;
+    SID_NAME_USE use;
+    if (::LookupAccountSidW(nullptr, sid, name, &n, domain, &d, &use))
+        return win32::narrow(std::wstring(domain) + (d ? L"\\" : L"") + name);
+    LPWSTR s = nullptr;
+    if (::ConvertSidToStringSidW(sid, &s)) {
+        std::string out = win32::narrow(s);
+        ::LocalFree(s);
+        return out;
+    }
+    return "an unknown account";
+}
+
+bool is_current_user(PSID sid) {
+    HANDLE token = nullptr;
+    if (!::OpenProcessToken(::GetCurrentProcess(), TOKEN_QUERY, &token)) return false;
+    alignas(TOKEN_USER) unsigned char buf[256];
+    DWORD n = 0;
+    const bool ok = ::GetTokenInformation(token, TokenUser, buf, sizeof buf, &n) &&
+                    ::EqualSid(reinterpret_cast<TOKEN_USER*>(buf)->User.Sid, sid);
+    ::CloseHandle(token);
+    return ok;
+}
+}  // namespace
+
+bool make_private_dir(const std::string& dir, std::string& why) {
+    const std::wstring w = win32::widen(dir);
+    local_free sd;
+    if (!::ConvertStringSecurityDescriptorToSecurityDescriptorW(private_dir_sddl, SDDL_REVISION_1, &sd.p, nullptr)) {
+        why = dir + ": cannot build a security descriptor: " + win32::error_text(::GetLastError());
         return false;
     }
+    const DWORD attrs = ::GetFileAttributesW(w.c_str());
+    if (attrs == INVALID_FILE_ATTRIBUTES) {
+        SECURITY_ATTRIBUTES sa{sizeof sa, sd.p, FALSE};
+        if (!::CreateDirectoryW(w.c_str(), &sa) && ::GetLastError() != ERROR_ALREADY_EXISTS) {
+            why = "cannot create " + dir + ": " + win32::error_text(::GetLastError());
+            return false;
+        }
+        return true;
+    }
+    if (!(attrs & FILE_ATTRIBUTE_DIRECTORY)) {
+        why = dir + " exists and is not a folder";
+        return false;
+    }
+    if (attrs & FILE_ATTRIBUTE_REPARSE_POINT) {
+        why = dir + " is a junction or link; refusing to keep the agent's state there (remove it)";
+        return false;
+    }
+    PSID owner = nullptr;
+    local_free osd;
+    if (::GetNamedSecurityInfoW(w.c_str(), SE_FILE_OBJECT, OWNER_SECURITY_INFORMATION, &owner, nullptr, nullptr, nullptr,
+                                &osd.p) == ERROR_SUCCESS &&
+        owner && !::IsWellKnownSid(owner, WinLocalSystemSid) && !::IsWellKnownSid(owner, WinBuiltinAdministratorsSid) &&
+        !is_current_user(owner)) {
+        why = dir + " is owned by " + sid_text(owner) +
+              ", not by SYSTEM or an administrator; another user may have made it: remove it (or choose another data_dir)";
+        return false;
+    }
+    BOOL present = FALSE, defaulted = FALSE;
+    PACL dacl = nullptr;
+    ::GetSecurityDescriptorDacl(sd.p, &present, &dacl, &defaulted);
+    const DWORD st = ::SetNamedSecurityInfoW(const_cast<wchar_t*>(w.c_str()), SE_FILE_OBJECT,
+                                             DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION, nullptr, nullptr,
+                                             dacl, nullptr);
+    if (st != ERROR_SUCCESS) {
+        why = "cannot restrict access to " + dir + ": " + win32::error_text(st);
+        return false;
+    }
+    return true;
+}
+
+bool write_file_atomically(const std::string& dir, const std::string& name, std::string_view data, std::string& why) {
+    const std::wstring wdir = win32::widen(dir);
+    if (::GetFileAttributesW(wdir.c_str()) == INVALID_FILE_ATTRIBUTES && !make_private_dir(dir, why)) return false;
     const std::string tmp = path_join(dir, "." + name + ".tmp");
     const std::string dst = path_join(dir, name);
     const std::wstring wtmp = win32::widen(tmp), wdst = win32::widen(dst);
@@ -140,11 +224,16 @@ bool write_file_atomically(const std::string& dir, const std::string& name, std:
 
 void remove_file(const std::string& path) { ::DeleteFileW(win32::widen(path).c_str()); }
 #else
-bool write_file_atomically(const std::string& dir, const std::string& name, std::string_view data, std::string& why) {
+bool make_private_dir(const std::string& dir, std::string& why) {
     if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
         why = "cannot create " + dir + ": " + std::strerror(errno);
         return false;
     }
+    return true;
+}
+
+bool write_file_atomically(const std::string& dir, const std::string& name, std::string_view data, std::string& why) {
+    if (!make_private_dir(dir, why)) return false;
     const std::string tmp = path_join(dir, "." + name + ".tmp");
     const std::string dst = path_join(dir, name);
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

@@ -36,6 +36,13 @@ inline std::string path_join(const std::string& dir, std::string_view name) {
 // false and sets `why` (naming the file and the cause).
 bool write_file_atomically(const std::string& dir, const std::string& name, std::string_view data, std::string& why);
 
+// Creates `dir` for private state when missing. Linux: mode 0700. Windows:
+// a protected DACL granting SYSTEM, Administrators and the owner only; an
+// existing folder must be a real directory (no junction or link) owned by
+// SYSTEM, Administrators or this process's user, and gets that DACL.
+// On failure returns false and sets `why` (naming the folder).
+bool make_private_dir(const std::string& dir, std::string& why);
+
 // Removes a file; a missing one is not an error.
 void remove_file(const std::string& path);
 
