@@ -1,7 +1,7 @@
 #include "stocktake/collect/registry_source.hpp"
 
 #include "stocktake/collect/pool.hpp"
-#include "stocktake/core/utf8.hpp"
+#include "stocktake/core/win32.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/deferred.hpp>
@@ -13,8 +13,6 @@
 #include <span>
 #include <tuple>
 
-#include <windows.h>
-
 namespace stocktake {
 namespace {
 
@@ -22,28 +20,11 @@ namespace asio = boost::asio;
 
 constexpr const char* uninstall_path = "Microsoft\\Windows\\CurrentVersion\\Uninstall";
 
-std::wstring widen(const std::string& s) {
-    if (s.empty()) return {};
-    const int n = ::MultiByteToWideChar(CP_UTF8, 0, s.data(), static_cast<int>(s.size()), nullptr, 0);
-    std::wstring out(static_cast<std::size_t>(n), L'\0');
-    ::MultiByteToWideChar(CP_UTF8, 0, s.data(), static_cast<int>(s.size()), out.data(), n);
-    return out;
-}
+using win32::widen;
 
-std::string narrow(const wchar_t* s, std::size_t n) {
-    static_assert(sizeof(wchar_t) == sizeof(char16_t));
-    return utf8::from_utf16(std::u16string_view(reinterpret_cast<const char16_t*>(s), n));
-}
+std::string narrow(const wchar_t* s, std::size_t n) { return win32::narrow(std::wstring_view(s, n)); }
 
-std::string system_text(LSTATUS code) {
-    wchar_t* buf = nullptr;
-    const DWORD n = ::FormatMessageW(FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
-                                     nullptr, static_cast<DWORD>(code), 0, reinterpret_cast<wchar_t*>(&buf), 0, nullptr);
-    std::string text = n && buf ? narrow(buf, n) : "error " + std::to_string(code);
-    if (buf) ::LocalFree(buf);
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ' || text.back() == '.')) text.pop_back();
-    return text + " (" + std::to_string(code) + ")";
-}
+std::string system_text(LSTATUS code) { return win32::error_text(static_cast<DWORD>(code)); }
 
 HKEY root_key(registry_location::root r) {
     switch (r) {
