@@ -7,6 +7,7 @@
 #include "support/fixtures.hpp"
 #include "support/process.hpp"
 
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -442,6 +443,35 @@ BOOST_AUTO_TEST_CASE(refresh_and_status_commands) {
     auto st = parse_json(s.out);
     BOOST_TEST(st.at("refreshes").as_int64() >= 2);
     BOOST_TEST(st.at("last_refresh").at("software").as_int64() == 4);
+    BOOST_TEST(st.at("data_dir").as_string() == env.cfg.client.data_dir);
+    BOOST_TEST(r.err.find("delivery") == std::string::npos, r.err);  // no server: nothing to warn about
+    ::kill(pid, SIGTERM);
+    BOOST_TEST(reap(pid, 2s) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(refresh_warns_when_delivery_is_failing) {
+    agent_env env;
+    // A loopback port nobody listens on.
+    asio::io_context ioc;
+    unsigned short port = 0;
+    {
+        asio::ip::tcp::acceptor a(ioc, {asio::ip::make_address("127.0.0.1"), 0});
+        port = a.local_endpoint().port();
+    }
+    const std::string url = "http://127.0.0.1:" + std::to_string(port);
+    const auto conf = env.dir / "stocktake.conf";
+    write_text(conf, "[client]\nid = \"svc\"\nserver = \"" + url + "\"\nauth = \"a:b\"\ndata_dir = \"" + env.cfg.client.data_dir +
+                         "\"\n[inventory]\ndpkg_admindir = \"" + env.cfg.inventory.dpkg_admindir + "\"\ndocker_host = \"" +
+                         env.cfg.inventory.docker_host.value() + "\"\n[control]\nsocket = \"" + env.cfg.control.socket + "\"\n");
+    const pid_t pid = spawn({"run", "--config", conf.string()}, env.dir / "log");
+    BOOST_TEST_REQUIRE(wait_for([&] {
+        auto r = control_request(env.cfg.control.socket, "GET", "/v1/status", 2s);
+        return r.ok && parse_json(r.body).at("upload").at("failures").as_int64() > 0;
+    }, 10s));
+    auto r = run_process(cli, {"refresh", "--config", conf.string()});
+    BOOST_TEST(r.exit_code == 0, r.err);  // the refresh itself worked
+    BOOST_TEST(r.out.find("4 packages") != std::string::npos, r.out);
+    BOOST_TEST(r.err.find("warning: delivery to " + url + " is failing") != std::string::npos, r.err);
     ::kill(pid, SIGTERM);
     BOOST_TEST(reap(pid, 2s) == 0);
 }

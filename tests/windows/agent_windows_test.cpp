@@ -59,7 +59,7 @@ class control_server {
 public:
     explicit control_server(std::string pipe) : pipe_(std::move(pipe)) {
         control_handlers h;
-        h.status = [] { return std::string(R"({"running":true})"); };
+        h.status = [] { return std::string(R"({"client_id":"test","running":true})"); };
         h.inventory = [] { return std::string(R"({"software_inventory":[]})"); };
         h.refresh = [this]() -> asio::awaitable<std::string> {
             ++refreshes;
@@ -204,7 +204,7 @@ BOOST_AUTO_TEST_CASE(control_pipe_serves_status_refresh_and_errors) {
     auto st = control_request(srv.pipe(), "GET", "/v1/status", 5s);
     BOOST_TEST_REQUIRE(st.ok, st.error);
     BOOST_TEST(st.status == 200u);
-    BOOST_TEST(st.body == R"({"running":true})");
+    BOOST_TEST(st.body == R"({"client_id":"test","running":true})");
     auto inv = control_request(srv.pipe(), "GET", "/v1/inventory", 5s);
     BOOST_TEST(inv.body == R"({"software_inventory":[]})");
     auto r = control_request(srv.pipe(), "POST", "/v1/refresh", 5s);
@@ -235,7 +235,7 @@ BOOST_AUTO_TEST_CASE(control_pipe_is_never_shared_with_a_live_server) {
     } catch (const std::exception& ex) {
         why = ex.what();
     }
-    BOOST_TEST(why.find("another stocktake service is already listening there") != std::string::npos, why);
+    BOOST_TEST(why.find("another stocktake agent is already running") != std::string::npos, why);
     BOOST_TEST(control_request(first.pipe(), "GET", "/v1/status", 5s).ok);  // the first one still serves
 }
 
@@ -284,7 +284,9 @@ BOOST_AUTO_TEST_CASE(windows_config_checks_pipe_names_and_windows_paths) {
     // The default data dir follows %ProgramData%.
     config d;
     BOOST_TEST_REQUIRE(apply_defaults(d, err), err);
-    const char* pd = std::getenv("PROGRAMDATA");
+    BOOST_TEST(d.client.data_dir.ends_with("\\Stocktake"), d.client.data_dir);
+    BOOST_TEST(is_absolute_path(d.client.data_dir), d.client.data_dir);
+    const char* pd = std::getenv("PROGRAMDATA");  // agrees with the known folder outside services
     if (pd) BOOST_TEST(d.client.data_dir == std::string(pd) + "\\Stocktake");
 }
 
@@ -338,10 +340,42 @@ BOOST_AUTO_TEST_CASE(agent_runs_on_windows_even_when_its_pipe_name_is_taken) {
     ::CloseHandle(squatter);
     std::lock_guard lk(m);
     const bool said = std::any_of(lines.begin(), lines.end(), [&](const std::string& l) {
-        return l.find("another stocktake service is already listening") != std::string::npos &&
+        return l.find("the name is taken by another program") != std::string::npos &&
                l.find("running without the control pipe") != std::string::npos;
     });
     BOOST_TEST(said);
+}
+
+BOOST_AUTO_TEST_CASE(a_second_agent_does_not_run_beside_a_live_one) {
+    control_server first(unique_pipe("second"));  // answers its status as an agent does
+    BOOST_TEST_REQUIRE(first.wait_ready());
+    temp_dir dir;
+    config cfg;
+    cfg.client.id = "second";
+    cfg.client.data_dir = (dir / "data").string();
+    cfg.control.socket = first.pipe();
+    cfg.inventory.sources = {"registry"};
+    cfg.inventory.watch_quiet = std::chrono::milliseconds{0};
+    asio::io_context ioc;
+    asio::thread_pool pool(2);
+    std::string why;
+    bool done = false;
+    {
+        agent a(ioc.get_executor(), pool.get_executor(), cfg, logger(log_level::error, nullptr));
+        a.async_run([&](std::exception_ptr e) {
+            done = true;
+            try {
+                if (e) std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                why = ex.what();
+            }
+        });
+        const auto until = std::chrono::steady_clock::now() + 20s;
+        while (!done && std::chrono::steady_clock::now() < until) ioc.run_for(50ms);
+    }
+    pool.join();
+    BOOST_TEST(done);
+    BOOST_TEST(why.find("another stocktake agent is already running") != std::string::npos, why);
 }
 
 BOOST_AUTO_TEST_CASE(control_pipe_rejects_names_that_are_not_local_pipes) {

@@ -420,6 +420,24 @@ int run_client(const std::string& cmd, const std::optional<std::string>& socket,
     }
     const auto& o = v.as_object();
     if (const auto* s = o.if_contains("summary"); s && s->is_string()) std::cout << std::string(s->get_string()) << "\n";
+    // The refresh is done; say so when its delivery is not going through.
+    if (auto st = stocktake::control_request(path, "GET", "/v1/status", std::chrono::seconds{10}); st.ok && st.status == 200) {
+        boost::system::error_code sec;
+        auto sv = boost::json::parse(st.body, sec);
+        const auto* up = !sec && sv.is_object() ? sv.as_object().if_contains("upload") : nullptr;
+        if (up && up->is_object()) {
+            const auto& u = up->as_object();
+            const auto* fails = u.if_contains("failures");
+            const auto* err = u.if_contains("last_error");
+            if (fails && fails->is_int64() && fails->as_int64() > 0 && err && err->is_string()) {
+                std::cerr << "stocktake: warning: delivery to " << (u.contains("server") ? std::string(u.at("server").as_string()) : "")
+                          << " is failing (" << fails->as_int64() << " attempt(s)): " << std::string(err->get_string());
+                if (const auto* nr = u.if_contains("next_retry"); nr && nr->is_string())
+                    std::cerr << "; next retry " << std::string(nr->get_string());
+                std::cerr << "\n";
+            }
+        }
+    }
     const auto* errs = o.if_contains("errors");
     if (errs && errs->is_array() && !errs->get_array().empty()) {
         for (const auto& e : errs->get_array())
@@ -521,7 +539,20 @@ int main(int argc, char** argv) {
     try {
         if (cmd == "collect") return run_collect(ca);
 #ifdef _WIN32
-        if (cmd == "install-service") return stocktake::service::install(ca.config);
+        if (cmd == "install-service") {
+            // Check the config now, not at the first `sc start`.
+            stocktake::config cfg;
+            std::string err;
+            const auto loc = stocktake::locate_config(ca.config);
+            if (!load_agent_config(ca.config, cfg, err) || !stocktake::apply_defaults(cfg, err)) {
+                std::cerr << "stocktake: config error: " << err << "\nstocktake: the service was not installed\n";
+                return exit_usage;
+            }
+            if (!loc.required && cfg.path.empty())
+                std::cerr << "stocktake: note: " << loc.path << " does not exist: the service will run on built-in defaults "
+                          << "(collect only, no server)\n";
+            return stocktake::service::install(ca.config);
+        }
         if (cmd == "uninstall-service") return stocktake::service::uninstall();
         if (cmd == "run" && as_service) {
             const auto config = ca.config;

@@ -315,6 +315,8 @@ struct agent::impl : std::enable_shared_from_this<agent::impl> {
             co_await serve_control_socket(std::move(path), std::move(h), std::move(l));
         } catch (const boost::system::system_error&) {
             throw;  // cancellation (and I/O errors) end the loop as elsewhere
+        } catch (const control_in_use&) {
+            throw;  // a second agent: it must not run
         } catch (const std::runtime_error& e) {
             failed = e.what();  // cannot create the pipe
         }
@@ -400,6 +402,7 @@ struct agent::impl : std::enable_shared_from_this<agent::impl> {
         o["client_id"] = cfg.client.id;
         o["client_name"] = cfg.client.name;
         o["config"] = cfg.path;
+        o["data_dir"] = cfg.client.data_dir;
         o["running"] = running;
         o["refreshing"] = schedule.refreshing();
         o["refreshes"] = schedule.finished();

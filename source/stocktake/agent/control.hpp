@@ -9,6 +9,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <functional>
+#include <stdexcept>
 #include <string>
 
 namespace stocktake {
@@ -24,6 +25,12 @@ struct control_handlers {
 // closes every connection and removes the socket file. Throws
 // std::runtime_error naming the path when it cannot bind.
 boost::asio::awaitable<void> serve_control_socket(std::string path, control_handlers handlers, logger log);
+
+// Thrown by serve_control_socket when another stocktake agent already
+// serves the endpoint (a second agent must not run beside it).
+struct control_in_use : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
 
 #ifdef _WIN32
 // The named pipe's security descriptor (SDDL): full access for SYSTEM, the

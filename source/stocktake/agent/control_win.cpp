@@ -48,9 +48,15 @@ HANDLE create_instance(const std::wstring& name, const std::string& shown, bool 
     // FILE_FLAG_FIRST_PIPE_INSTANCE refuses a name in use; asking first
     // also covers systems that ignore the flag (Wine). A pipe that exists
     // at all (free or busy instances) belongs to a live process.
-    if (first && (::WaitNamedPipeW(name.c_str(), 1) || ::GetLastError() != ERROR_FILE_NOT_FOUND))
-        throw std::runtime_error("control pipe " + shown +
-                                 ": another stocktake service is already listening there (or another program owns the name)");
+    if (first && (::WaitNamedPipeW(name.c_str(), 1) || ::GetLastError() != ERROR_FILE_NOT_FOUND)) {
+        // A stocktake agent answers its status: then this one must not run
+        // beside it. Anything else merely squats the name.
+        const auto reply = control_request(shown, "GET", "/v1/status", std::chrono::seconds{2});
+        if (reply.ok && reply.status == 200 && reply.body.find("\"client_id\"") != std::string::npos)
+            throw control_in_use("control pipe " + shown + ": another stocktake agent is already running and answers there; "
+                                 "stop it first (sc stop stocktake) or give this one another [control] socket");
+        throw std::runtime_error("control pipe " + shown + ": the name is taken by another program");
+    }
     PSECURITY_DESCRIPTOR sd = nullptr;
     const std::wstring sddl = win32::widen(control_pipe_sddl);
     if (!::ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl.c_str(), SDDL_REVISION_1, &sd, nullptr))
@@ -64,8 +70,7 @@ HANDLE create_instance(const std::wstring& name, const std::string& shown, bool 
     ::LocalFree(sd);
     if (h == INVALID_HANDLE_VALUE) {
         if (first && (err == ERROR_ACCESS_DENIED || err == ERROR_PIPE_BUSY))
-            throw std::runtime_error("control pipe " + shown +
-                                     ": another stocktake service is already listening there (or another program owns the name)");
+            throw std::runtime_error("control pipe " + shown + ": the name is taken by another program");
         throw std::runtime_error("control pipe " + shown + ": cannot create it: " + win32::error_text(err));
     }
     return h;

@@ -225,7 +225,8 @@ struct uploader::impl {
         if (r.status == 204 || r.status == 200 || r.status == 201) {
             acknowledged(s, "full");
             log.info("upload: delivered the inventory to " + opts.server + " (" + std::to_string(s.inv.software.size()) +
-                     " packages, " + std::to_string(s.inv.containers.size()) + " containers; " + std::to_string(size) +
+                     (s.inv.software.size() == 1 ? " package, " : " packages, ") + std::to_string(s.inv.containers.size()) +
+                     (s.inv.containers.size() == 1 ? " container; " : " containers; ") + std::to_string(size) +
                      size_note + ")");
             co_return "";
         }

@@ -15,6 +15,8 @@
 #include "stocktake/core/utf8.hpp"
 
 #include <windows.h>
+#include <knownfolders.h>
+#include <shlobj.h>
 #else
 #include <unistd.h>
 #endif
@@ -103,7 +105,12 @@ bool load_client(ctx& c, const toml::table& t, config& out) {
             out.client.inventory_interval = std::chrono::duration_cast<std::chrono::seconds>(d);
         } else if (key == "data_dir") {
             if (!get_nonempty(c, v, full, out.client.data_dir)) return false;
-            if (!is_absolute_path(out.client.data_dir)) return c.fail(v, full, "must be an absolute path");
+            if (!is_absolute_path(out.client.data_dir)) {
+                const bool escaped = out.client.data_dir.find_first_of("\t\n\r\b\f") != std::string::npos;
+                return c.fail(v, full, escaped ? "must be an absolute path (it holds a tab or newline: in double quotes \\t and \\n "
+                                                 "are escapes; write Windows paths in single quotes)"
+                                               : "must be an absolute path");
+            }
         } else if (key == "upload_retry_min" || key == "upload_retry_max") {
             std::chrono::milliseconds d{};
             if (!get_duration(c, v, full, d)) return false;
@@ -299,6 +306,8 @@ bool parse_config(std::string_view text, std::string_view source_name, config& o
         const auto& r = e.source();
         error = std::string(source_name) + ":" + std::to_string(r.begin.line) + ":" + std::to_string(r.begin.column) +
                 ": " + std::string(e.description());
+        if (e.description().find("escape") != std::string_view::npos)
+            error += " (a Windows path? write it in single quotes, 'C:\\Stocktake', or double each backslash)";
         return false;
     }
     ctx c{source_name, {}};
@@ -357,7 +366,14 @@ bool apply_defaults(config& c, std::string& error) {
     }
 #ifdef _WIN32
     if (c.client.data_dir == client_config{}.data_dir) {
-        if (const char* pd = std::getenv("PROGRAMDATA"); pd && *pd) c.client.data_dir = std::string(pd) + "\\Stocktake";
+        // The known folder, not %ProgramData%: a service's environment may
+        // say otherwise (Wine gives services C:\users\Public).
+        PWSTR pd = nullptr;
+        if (::SHGetKnownFolderPath(FOLDERID_ProgramData, 0, nullptr, &pd) == S_OK && pd && *pd)
+            c.client.data_dir = narrow(pd, ::wcslen(pd)) + "\\Stocktake";
+        else if (const char* env = std::getenv("PROGRAMDATA"); env && *env)
+            c.client.data_dir = std::string(env) + "\\Stocktake";
+        if (pd) ::CoTaskMemFree(pd);
     }
 #endif
     if (c.client.id.empty()) c.client.id = machine_id();
