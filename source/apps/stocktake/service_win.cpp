@@ -101,19 +101,6 @@ void WINAPI service_main(DWORD, LPWSTR*) {
     report_locked(SERVICE_STOPPED, code == 0 ? NO_ERROR : ERROR_SERVICE_SPECIFIC_ERROR);
 }
 
-std::wstring exe_path() {
-    std::wstring path(MAX_PATH, L'\0');
-    for (;;) {
-        const DWORD n = ::GetModuleFileNameW(nullptr, path.data(), static_cast<DWORD>(path.size()));
-        if (n == 0) return {};
-        if (n < path.size()) {
-            path.resize(n);
-            return path;
-        }
-        path.resize(path.size() * 2);
-    }
-}
-
 std::wstring absolute(const std::wstring& p) {
     const DWORD n = ::GetFullPathNameW(p.c_str(), 0, nullptr, nullptr);
     if (n == 0) return p;
@@ -160,7 +147,7 @@ int run_dispatcher(std::function<int(control&)> body) {
 }
 
 int install(const std::optional<std::string>& config) {
-    const std::wstring exe = exe_path();
+    const std::wstring exe = win32::exe_path();
     if (exe.empty()) return scm_failure("cannot find stocktake.exe's own path");
     std::wstring cmd = L"\"" + exe + L"\" run --service";
     if (config) cmd += L" --config \"" + absolute(win32::widen(*config)) + L"\"";

@@ -5,6 +5,7 @@
 #include "stocktake/agent/schedule.hpp"
 #include "stocktake/agent/sources.hpp"
 #include "stocktake/agent/uploader.hpp"
+#include "stocktake/agent/wait.hpp"
 #include "stocktake/agent/watch.hpp"
 #include "stocktake/core/inventory_json.hpp"
 #include "stocktake/core/time.hpp"
@@ -293,8 +294,7 @@ struct agent::impl : std::enable_shared_from_this<agent::impl> {
 
     asio::awaitable<void> control_loop() {
         if (cfg.control.socket.empty()) {
-            asio::steady_timer t(ex, asio::steady_timer::time_point::max());
-            co_await t.async_wait(asio::use_awaitable);
+            co_await wait_until_cancelled();
             co_return;
         }
         auto self = shared_from_this();
@@ -321,8 +321,7 @@ struct agent::impl : std::enable_shared_from_this<agent::impl> {
             failed = e.what();  // cannot create the pipe
         }
         log.error(failed + "; running without the control pipe (refresh/status unavailable until a restart)");
-        asio::steady_timer t(ex, asio::steady_timer::time_point::max());
-        co_await t.async_wait(asio::use_awaitable);
+        co_await wait_until_cancelled();
 #else
         co_await serve_control_socket(std::move(path), std::move(h), std::move(l));
 #endif
@@ -338,8 +337,7 @@ struct agent::impl : std::enable_shared_from_this<agent::impl> {
         const bool watch = std::find(cfg.inventory.sources.begin(), cfg.inventory.sources.end(), watched) !=
                            cfg.inventory.sources.end();
         if (!watch || cfg.inventory.watch_quiet.count() == 0) {
-            asio::steady_timer t(ex, asio::steady_timer::time_point::max());
-            co_await t.async_wait(asio::use_awaitable);
+            co_await wait_until_cancelled();
             co_return;
         }
         // Named locals, not temporaries inside the co_await expression: GCC 12

@@ -54,19 +54,13 @@ struct connections {
 
 asio::awaitable<void> serve_one(std::shared_ptr<beast::basic_stream<local>> stream, control_handlers& h,
                                 std::shared_ptr<connections> conns, logger log) {
-    try {
-        auto set_timeout = [&](std::optional<std::chrono::seconds> d) {
-            if (d)
-                stream->expires_after(*d);
-            else
-                stream->expires_never();
-        };
-        co_await control_detail::serve_connection(*stream, h, set_timeout);
-    } catch (const boost::system::system_error& e) {
-        if (e.code() != asio::error::operation_aborted) log.warn(std::string("control: connection failed: ") + e.what());
-    } catch (const std::exception& e) {
-        log.warn(std::string("control: connection failed: ") + e.what());
-    }
+    auto set_timeout = [&](std::optional<std::chrono::seconds> d) {
+        if (d)
+            stream->expires_after(*d);
+        else
+            stream->expires_never();
+    };
+    co_await control_detail::serve_connection_logged(*stream, h, set_timeout, log);
     boost::system::error_code ignored;
     stream->socket().shutdown(local::socket::shutdown_both, ignored);
     stream->socket().close(ignored);

@@ -6,6 +6,7 @@
 #include "stocktake/agent/control.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
@@ -13,6 +14,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include <chrono>
+#include <exception>
 #include <optional>
 #include <string>
 
@@ -67,6 +69,20 @@ boost::asio::awaitable<void> serve_connection(Stream& stream, control_handlers& 
         set_timeout(std::optional<std::chrono::seconds>(30));
         auto [wec, wn] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
         if (wec || !res.keep_alive()) break;
+    }
+}
+
+// serve_connection with the failures of one connection logged, not thrown
+// (a cancellation is not a failure).
+template <class Stream, class SetTimeout>
+boost::asio::awaitable<void> serve_connection_logged(Stream& stream, control_handlers& h, SetTimeout set_timeout,
+                                                     const logger& log) {
+    try {
+        co_await serve_connection(stream, h, set_timeout);
+    } catch (const boost::system::system_error& e) {
+        if (e.code() != boost::asio::error::operation_aborted) log.warn(std::string("control: connection failed: ") + e.what());
+    } catch (const std::exception& e) {
+        log.warn(std::string("control: connection failed: ") + e.what());
     }
 }
 

@@ -106,18 +106,11 @@ auto async_connect_pipe(pipe_handle& pipe, Token&& token) {
 
 asio::awaitable<void> serve_one(std::shared_ptr<pipe_handle> pipe, control_handlers& h, std::shared_ptr<connections> conns,
                                 logger log) {
-    try {
-        // No per-request deadline on a pipe: only SYSTEM, administrators
-        // and the service account may connect, each client holds its own
-        // instance and all I/O is overlapped, so a stalled one blocks
-        // nobody else.
-        auto set_timeout = [](std::optional<std::chrono::seconds>) {};
-        co_await control_detail::serve_connection(*pipe, h, set_timeout);
-    } catch (const boost::system::system_error& e) {
-        if (e.code() != asio::error::operation_aborted) log.warn(std::string("control: connection failed: ") + e.what());
-    } catch (const std::exception& e) {
-        log.warn(std::string("control: connection failed: ") + e.what());
-    }
+    // No per-request deadline on a pipe: only SYSTEM, administrators and
+    // the service account may connect, each client holds its own instance
+    // and all I/O is overlapped, so a stalled one blocks nobody else.
+    auto set_timeout = [](std::optional<std::chrono::seconds>) {};
+    co_await control_detail::serve_connection_logged(*pipe, h, set_timeout, log);
     // Just close: what was written stays readable for the client (no
     // FlushFileBuffers, which would block this thread on a slow reader).
     boost::system::error_code ignored;

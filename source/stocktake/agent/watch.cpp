@@ -1,5 +1,7 @@
 #include "stocktake/agent/watch.hpp"
 
+#include "stocktake/agent/wait.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -17,15 +19,6 @@
 namespace stocktake {
 namespace asio = boost::asio;
 
-namespace {
-
-asio::awaitable<void> wait_forever() {
-    asio::steady_timer t(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
-    co_await t.async_wait(asio::use_awaitable);
-}
-
-}  // namespace
-
 asio::awaitable<void> watch_dpkg(std::string admindir, std::chrono::milliseconds quiet, std::function<void()> on_change,
                                  logger log) {
     using namespace asio::experimental::awaitable_operators;
@@ -33,7 +26,7 @@ asio::awaitable<void> watch_dpkg(std::string admindir, std::chrono::milliseconds
     const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (fd < 0) {
         log.warn("watch: inotify unavailable (" + std::string(std::strerror(errno)) + "); changes are seen on the timer only");
-        co_await wait_forever();
+        co_await wait_until_cancelled();
         co_return;
     }
     asio::posix::stream_descriptor in(ex, fd);
@@ -45,7 +38,7 @@ asio::awaitable<void> watch_dpkg(std::string admindir, std::chrono::milliseconds
         if (::inotify_add_watch(fd, dir.c_str(), mask) >= 0) ++watches;
     if (watches == 0) {
         log.info("watch: no dpkg database at " + admindir + "; not watching it");
-        co_await wait_forever();
+        co_await wait_until_cancelled();
         co_return;
     }
     log.debug("watch: watching " + admindir);

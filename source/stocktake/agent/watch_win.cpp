@@ -5,7 +5,9 @@
 
 #include "stocktake/agent/watch.hpp"
 
-#include "stocktake/collect/registry_source.hpp"
+#include "stocktake/agent/wait.hpp"
+
+#include "stocktake/collect/registry_keys.hpp"
 #include "stocktake/core/win32.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -25,24 +27,6 @@ namespace stocktake {
 namespace asio = boost::asio;
 
 namespace {
-
-HKEY root_of(registry_location::root r) {
-    switch (r) {
-        case registry_location::root::local_machine: return HKEY_LOCAL_MACHINE;
-        case registry_location::root::users: return HKEY_USERS;
-        case registry_location::root::current_user: return HKEY_CURRENT_USER;
-    }
-    return HKEY_LOCAL_MACHINE;
-}
-
-REGSAM view_of(registry::hive_view v) {
-    switch (v) {
-        case registry::hive_view::machine64: return KEY_WOW64_64KEY;
-        case registry::hive_view::machine32: return KEY_WOW64_32KEY;
-        case registry::hive_view::user: return 0;
-    }
-    return 0;
-}
 
 constexpr DWORD notify_filter = REG_NOTIFY_CHANGE_NAME | REG_NOTIFY_CHANGE_LAST_SET;
 
@@ -87,10 +71,10 @@ std::size_t arm(const std::vector<registry_location>& locs, HANDLE event, regist
     ::ResetEvent(event);
     for (const auto& loc : locs) {
         const std::wstring path = win32::widen(loc.path);
-        if (watch_key(root_of(loc.base), path, view_of(loc.view), true, notify_filter, event, regs)) continue;
+        if (watch_key(root_key(loc.base), path, view_flag(loc.view), true, notify_filter, event, regs)) continue;
         const auto slash = path.find_last_of(L'\\');
         if (slash != std::wstring::npos)
-            watch_key(root_of(loc.base), path.substr(0, slash), view_of(loc.view), false, REG_NOTIFY_CHANGE_NAME, event, regs);
+            watch_key(root_key(loc.base), path.substr(0, slash), view_flag(loc.view), false, REG_NOTIFY_CHANGE_NAME, event, regs);
     }
     return regs.keys.size();
 }
@@ -118,10 +102,6 @@ auto async_wait_event(asio::windows::object_handle& h, Token&& token) {
         token);
 }
 
-asio::awaitable<void> wait_forever() {
-    asio::steady_timer t(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
-    co_await t.async_wait(asio::use_awaitable);
-}
 
 }  // namespace
 
@@ -133,14 +113,14 @@ asio::awaitable<void> watch_registry(std::chrono::milliseconds quiet, std::funct
     HANDLE ev = ::CreateEventW(nullptr, FALSE, FALSE, nullptr);  // auto-reset
     if (!ev) {
         log.warn("watch: cannot create an event (" + win32::error_text(::GetLastError()) + "); changes are seen on the timer only");
-        co_await wait_forever();
+        co_await wait_until_cancelled();
         co_return;
     }
     asio::windows::object_handle event(ex, ev);  // owns and closes it
     registrations regs;
     if (arm(locs, ev, regs) == 0) {
         log.info("watch: no Uninstall key could be watched; changes are seen on the timer only");
-        co_await wait_forever();
+        co_await wait_until_cancelled();
         co_return;
     }
     log.debug("watch: watching " + std::to_string(regs.keys.size()) + " Uninstall key(s)");

@@ -1,6 +1,7 @@
 #include "stocktake/collect/registry_source.hpp"
 
 #include "stocktake/collect/pool.hpp"
+#include "stocktake/collect/registry_keys.hpp"
 #include "stocktake/core/win32.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -25,24 +26,6 @@ using win32::widen;
 std::string narrow(const wchar_t* s, std::size_t n) { return win32::narrow(std::wstring_view(s, n)); }
 
 std::string system_text(LSTATUS code) { return win32::error_text(static_cast<DWORD>(code)); }
-
-HKEY root_key(registry_location::root r) {
-    switch (r) {
-        case registry_location::root::local_machine: return HKEY_LOCAL_MACHINE;
-        case registry_location::root::users: return HKEY_USERS;
-        case registry_location::root::current_user: return HKEY_CURRENT_USER;
-    }
-    return HKEY_LOCAL_MACHINE;
-}
-
-REGSAM view_flag(registry::hive_view v) {
-    switch (v) {
-        case registry::hive_view::machine64: return KEY_WOW64_64KEY;
-        case registry::hive_view::machine32: return KEY_WOW64_32KEY;
-        case registry::hive_view::user: return 0;
-    }
-    return 0;
-}
 
 class key_handle {
 public:
@@ -257,6 +240,24 @@ std::vector<registry_location> machine_locations() {
 
 std::unique_ptr<source> make_registry_source(asio::any_io_executor pool, std::optional<std::vector<registry_location>> locations) {
     return std::make_unique<registry_source>(std::move(pool), std::move(locations));
+}
+
+HKEY root_key(registry_location::root r) {
+    switch (r) {
+        case registry_location::root::local_machine: return HKEY_LOCAL_MACHINE;
+        case registry_location::root::users: return HKEY_USERS;
+        case registry_location::root::current_user: return HKEY_CURRENT_USER;
+    }
+    return HKEY_LOCAL_MACHINE;
+}
+
+REGSAM view_flag(registry::hive_view v) {
+    switch (v) {
+        case registry::hive_view::machine64: return KEY_WOW64_64KEY;
+        case registry::hive_view::machine32: return KEY_WOW64_32KEY;
+        case registry::hive_view::user: return 0;
+    }
+    return 0;
 }
 
 }  // namespace stocktake

@@ -12,7 +12,7 @@
 #include <sstream>
 
 #ifdef _WIN32
-#include "stocktake/core/utf8.hpp"
+#include "stocktake/core/win32.hpp"
 
 #include <windows.h>
 #include <knownfolders.h>
@@ -207,7 +207,7 @@ bool load_control(ctx& c, const toml::table& t, config& out) {
 
 #ifdef _WIN32
 std::string narrow(const wchar_t* s, std::size_t n) {
-    return utf8::from_utf16(std::u16string_view(reinterpret_cast<const char16_t*>(s), n));
+    return win32::narrow(std::wstring_view(s, n));
 }
 
 // HKLM\SOFTWARE\Microsoft\Cryptography\MachineGuid (64-bit view), as
@@ -230,19 +230,11 @@ std::string host_name() {
 
 // Windows: stocktake.conf next to stocktake.exe.
 std::string default_config() {
-    std::wstring path(MAX_PATH, L'\0');
-    for (;;) {
-        const DWORD n = ::GetModuleFileNameW(nullptr, path.data(), static_cast<DWORD>(path.size()));
-        if (n == 0) return "stocktake.conf";
-        if (n < path.size()) {
-            path.resize(n);
-            break;
-        }
-        path.resize(path.size() * 2);
-    }
+    std::wstring path = win32::exe_path();
+    if (path.empty()) return "stocktake.conf";
     const auto slash = path.find_last_of(L"\\/");
     path = slash == std::wstring::npos ? std::wstring() : path.substr(0, slash + 1);
-    return narrow(path.data(), path.size()) + "stocktake.conf";
+    return win32::narrow(path) + "stocktake.conf";
 }
 #else
 std::string machine_id() { return read_first_line("/etc/machine-id"); }

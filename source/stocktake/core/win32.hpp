@@ -43,6 +43,20 @@ inline std::string error_text(DWORD code, HMODULE module = nullptr) {
     return out + " (" + std::to_string(code) + ")";
 }
 
+// This executable's full path ("" when it cannot be had).
+inline std::wstring exe_path() {
+    std::wstring path(MAX_PATH, L'\0');
+    for (;;) {
+        const DWORD n = ::GetModuleFileNameW(nullptr, path.data(), static_cast<DWORD>(path.size()));
+        if (n == 0) return {};
+        if (n < path.size()) {
+            path.resize(n);
+            return path;
+        }
+        path.resize(path.size() * 2);
+    }
+}
+
 // Closes a HANDLE on scope exit.
 struct handle_guard {
     HANDLE h = nullptr;
